@@ -1,0 +1,159 @@
+"""The command line: ``dsqlbench run``, ``workloads``, ``bench``, ...
+
+Every user error (``dsqlbench.errors.UserError``) becomes one line on stderr and the
+exit code of its class (2 bad input, 3 unreadable result), with no traceback unless
+``--debug``. Any other exception is a bug: it is printed in full with the seed that
+reproduces it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from dsqlbench import __version__
+from dsqlbench.errors import UserError
+
+EXIT_CHECK_FAILED = 1
+EXIT_BUG = 70
+
+
+class _State:
+    debug = False
+    seed: int | None = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dsqlbench")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
+def cli(debug: bool) -> None:
+    """A benchmark and performance lab for distributed SQL databases built like
+    Amazon Aurora DSQL: a deterministic simulation of the whole transaction pipeline."""
+    _State.debug = debug
+
+
+@cli.command()
+@click.argument("workload", required=False)
+@click.option("--topology", "-t", help="Topology name (workloads/topologies/NAME.toml) or file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key, e.g. clients.count=8 or topology.journal.write_median_us=900.")
+@click.option("--seed", type=int, help="Run seed (every random choice derives from it).")
+@click.option("--duration", type=float, help="Simulated seconds to run (warm-up included).")
+@click.option("--transactions", type=int, help="Stop after this many measured transactions.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Run folder to write (default results/<workload>-s<seed>-NNN).")
+@click.option("--results-root", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Where default run folders go.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "jsonl", "none"]), default="auto",
+              show_default=True, help="Progress display (a bar only on a terminal).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it holds a previous run.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the run folder.")
+def run(workload, topology, overrides, seed, duration, transactions, out_dir, results_root,
+        progress, overwrite, quiet) -> None:
+    """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
+    from dsqlbench import config as config_mod
+    from dsqlbench.results import build_summary, default_run_dir, git_revision, write_run
+    from dsqlbench.sim.run import simulate
+    from dsqlbench.summary_table import ProgressReporter, render_summary
+
+    if duration is not None and transactions is not None:
+        raise UserError("--duration and --transactions are exclusive: give one")
+    cfg = config_mod.load_config(workload, topology=topology, overrides=list(overrides),
+                                 seed=seed, duration_s=duration, transactions=transactions)
+    _State.seed = cfg["run"]["seed"]
+    console = Console()
+    target = out_dir or default_run_dir(results_root, cfg["workload"]["name"], _State.seed)
+    _refuse_occupied(target, overwrite)
+    if not quiet:
+        console.print(f"SEED={_State.seed} workload={cfg['workload']['name']} "
+                      f"topology={cfg['topology']['topology']['name']}", highlight=False)
+    total_s = None if cfg["run"]["transactions"] else cfg["run"]["duration_s"]
+    with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
+        output = simulate(cfg, progress=lambda _now, snap: bar.update(snap))
+    summary = build_summary(
+        cfg, config_mod.config_sha256(cfg), _State.seed, output.kernels, output.simulated,
+        output.host, __version__, git_revision(Path.cwd()))
+    write_run(target, summary, output.tables, overwrite=overwrite)
+    if quiet:
+        click.echo(str(target))
+    else:
+        render_summary(summary, console)
+        console.print(f"results: {target}", highlight=False)
+    _fail_on_checks(output.simulated)
+
+
+def _refuse_occupied(target: Path, overwrite: bool) -> None:
+    """Fail before simulating, not after, when the run folder cannot be written."""
+    if target.exists() and not (target.is_dir() and (overwrite or not any(target.iterdir()))):
+        raise UserError(f"{target}: already exists and is not empty; choose another --out "
+                        "or pass --overwrite")
+
+
+def _fail_on_checks(simulated: dict) -> None:
+    oracle = simulated.get("checks", {}).get("oracle", {})
+    if oracle and not oracle.get("ok", True):
+        click.echo(f"dsqlbench: consistency check FAILED (seed {_State.seed}):", err=True)
+        for witness in oracle.get("witnesses", []):
+            click.echo(f"  {witness}", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@cli.command()
+def workloads() -> None:
+    """List the shipped workloads and topologies, one line each."""
+    from dsqlbench import config as config_mod
+
+    console = Console()
+    console.print("workloads:", highlight=False)
+    for name, description, _path in config_mod.shipped_workloads():
+        console.print(f"  {name:<14} {description}", highlight=False)
+    console.print("topologies:", highlight=False)
+    for name, description, _path in config_mod.shipped_topologies():
+        console.print(f"  {name:<14} {description}", highlight=False)
+
+
+def _register_optional_commands() -> None:
+    try:
+        from dsqlbench.bench import bench_command
+    except ImportError:
+        return
+    cli.add_command(bench_command, "bench")
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="dsqlbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("dsqlbench: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except UserError as error:
+        if _State.debug:
+            raise
+        click.echo(f"dsqlbench: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("dsqlbench: interrupted; no result folder was written", err=True)
+        sys.exit(130)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        if _State.seed is not None:
+            click.echo(f"dsqlbench: internal error; SEED={_State.seed} reproduces it", err=True)
+        sys.exit(EXIT_BUG)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Adjudicator: the commit-time conflict check for snapshot isolation.
+
+Role in the pipeline: a QP sends ``(t_start, write set)`` at COMMIT to the adjudicator
+shard that owns the written keys. The shard rejects the transaction when any of its
+keys was committed after ``t_start`` (first committer wins, OC000); otherwise it picks
+``t_commit`` and the runtime appends the whole transaction to this shard's journal.
+
+This class is the role's algorithmic core (no time, no transport); the conflict
+structure itself is a kernel (``dsqlbench.kernels.ConflictTable``) behind a narrow API,
+as FoundationDB keeps its resolver apart from its ConflictSet.
+
+Invariants:
+- ``floor_ns`` is the largest timestamp this shard ever handed out (commit or
+  heartbeat); every new one is strictly above it, so the shard's journal is strictly
+  ordered and a heartbeat is a promise that no later entry is at or below it;
+- ``t_commit > max(t_start, last_commit(keys), floor)`` for every commit;
+- state is bounded by the transaction-age window: a transaction whose ``t_start`` is
+  older than ``window_ns`` is rejected (TOO_OLD), so older entries can be reclaimed;
+- multi-shard: a participant's yes-vote marks its keys pending (any later conflicting
+  check fails) until ``resolve`` tells it the outcome; the final adjudicator commits at
+  ``max(lows, floor + 1)`` only if that lies in every voter's ``[low, high]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsqlbench.components.messages import (
+    DECISION_COMMIT,
+    DECISION_REASON,
+    AbortReason,
+    CommitRequest,
+    Decision,
+    Vote,
+)
+
+
+def pack_keys(requests: list[CommitRequest]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten a batch's write sets into ``(key_flat, key_offsets, t_start_ns)``."""
+    offsets = np.zeros(len(requests) + 1, dtype=np.int64)
+    flat: list[int] = []
+    for i, request in enumerate(requests):
+        flat.extend(request.keys)
+        offsets[i + 1] = len(flat)
+    t_start = np.fromiter((r.t_start_ns for r in requests), dtype=np.int64, count=len(requests))
+    return np.asarray(flat, dtype=np.int64), offsets, t_start
+
+
+class Adjudicator:
+    """One adjudicator shard's state: last commit per key, floor, pending votes."""
+
+    def __init__(self, shard: int, conflict_table, promise_ns: int):
+        assert promise_ns > 0
+        self.shard = shard
+        self.table = conflict_table
+        self.promise_ns = promise_ns
+        self.floor_ns = 0
+        self.pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.commits = 0
+        self.conflicts = 0
+
+    # -- single-shard commits -------------------------------------------------------
+    def adjudicate(self, requests: list[CommitRequest], t_propose_ns: int) -> list[Decision]:
+        """Decide a batch in order; later requests see earlier commits of the batch."""
+        if not requests:
+            return []
+        assert not any(r.vote for r in requests)
+        key_flat, offsets, t_start = pack_keys(requests)
+        codes, t_commit, new_floor = self.table.check_commit(
+            key_flat, offsets, t_start, int(t_propose_ns), self.floor_ns)
+        assert new_floor >= self.floor_ns
+        self.floor_ns = int(new_floor)
+        decisions = []
+        for request, code, ts in zip(requests, codes.tolist(), t_commit.tolist()):
+            if code == DECISION_COMMIT:
+                assert ts > request.t_start_ns
+                self.commits += 1
+                decisions.append(Decision(request.txn_id, True, ts))
+            else:
+                self.conflicts += code == 1
+                decisions.append(Decision(request.txn_id, False, reason=DECISION_REASON[code]))
+        return decisions
+
+    # -- multi-shard commits --------------------------------------------------------
+    def vote(self, requests: list[CommitRequest], t_propose_ns: int) -> list[Vote]:
+        """Participant phase: check this shard's keys, vote a range, promise it."""
+        if not requests:
+            return []
+        assert all(r.vote for r in requests)
+        key_flat, offsets, t_start = pack_keys(requests)
+        codes, t_low, prev = self.table.check_vote(key_flat, offsets, t_start, int(t_propose_ns))
+        votes = []
+        for i, request in enumerate(requests):
+            code = int(codes[i])
+            if code == DECISION_COMMIT:
+                lo, hi = int(offsets[i]), int(offsets[i + 1])
+                assert request.txn_id not in self.pending
+                self.pending[request.txn_id] = (key_flat[lo:hi].copy(), prev[lo:hi].copy())
+                low = int(t_low[i])
+                votes.append(Vote(request.txn_id, self.shard, True, low, low + self.promise_ns))
+            else:
+                self.conflicts += code == 1
+                votes.append(Vote(request.txn_id, self.shard, False, reason=DECISION_REASON[code]))
+        return votes
+
+    def finalize(self, txn_id: int, votes: list[Vote]) -> Decision:
+        """Final adjudicator: pick ``t_commit`` from the votes, or abort."""
+        assert votes and all(v.txn_id == txn_id for v in votes)
+        refused = [v for v in votes if not v.yes]
+        if refused:
+            return Decision(txn_id, False, reason=refused[0].reason)
+        t_commit = max(max(v.t_low_ns for v in votes), self.floor_ns + 1)
+        if any(t_commit > v.t_high_ns for v in votes):
+            return Decision(txn_id, False, reason=AbortReason.PROMISE_EXPIRED)
+        self.floor_ns = t_commit
+        self.commits += 1
+        return Decision(txn_id, True, t_commit)
+
+    def resolve(self, txn_id: int, t_commit_ns: int | None) -> None:
+        """A participant learns the outcome and releases its promise."""
+        keys, prev = self.pending.pop(txn_id)
+        if t_commit_ns is None:
+            self.table.assign(keys, prev)
+        else:
+            self.table.assign(keys, np.full(len(keys), t_commit_ns, dtype=np.int64))
+
+    # -- time -----------------------------------------------------------------------
+    def heartbeat(self, t_ns: int) -> int | None:
+        """Promise that nothing at or below ``t_ns`` will be handed out; None if stale."""
+        if t_ns <= self.floor_ns:
+            return None
+        self.floor_ns = t_ns
+        return t_ns
+
+    def reclaim(self, t_now_ns: int, window_ns: int) -> int:
+        return self.table.reclaim(t_now_ns - window_ns)

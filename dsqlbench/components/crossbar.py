@@ -1,0 +1,182 @@
+"""Crossbar: merges every journal into one ``t_commit`` order per storage shard.
+
+Role in the pipeline: the crossbar follows each journal's durable prefix, keeps per
+journal the last timestamp it has seen (entry or heartbeat), and releases to storage
+every entry at or below the watermark, the minimum of those, merged by ``(t_commit,
+journal index)`` with the merge kernel. It routes each post-image to the storage shard
+owning its key and ships each shard's batch erasure-coded: k data fragments plus m
+parity fragments over k + m paths; the replica rebuilds from the first k to arrive.
+
+It does not decide order (journals are already ordered) and is not on the commit path.
+
+Invariants:
+- per journal, received timestamps strictly increase;
+- the watermark never decreases, and nothing above it is ever released;
+- released records are in non-decreasing ``t_commit`` order, ties by journal index;
+- a batch rebuilt from any k fragments is byte-identical to the batch encoded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsqlbench.components.messages import JournalEntry, StorageBatch
+from dsqlbench.components.routing import KeyRanges
+
+# -- the crossbar core ---------------------------------------------------------------
+
+
+class Crossbar:
+    def __init__(self, journal_count: int, storage_ranges: KeyRanges, merge_until):
+        assert journal_count >= 1
+        self.journal_count = journal_count
+        self.ranges = storage_ranges
+        self._merge_until = merge_until
+        self.pending: list[list[JournalEntry]] = [[] for _ in range(journal_count)]
+        self.last_seen_ns = [0] * journal_count
+        self.released_watermark_ns = 0
+        self.released_entries = 0
+
+    def receive(self, journal: int, entries: list[JournalEntry]) -> None:
+        """Entries of one journal's durable prefix, in log order."""
+        last = self.last_seen_ns[journal]
+        queue = self.pending[journal]
+        for entry in entries:
+            assert entry.ts_ns > last, f"journal {journal} out of order at {entry.ts_ns}"
+            last = entry.ts_ns
+            if not entry.is_heartbeat:
+                queue.append(entry)
+        self.last_seen_ns[journal] = last
+
+    def watermark(self) -> int:
+        return min(self.last_seen_ns)
+
+    def release(self) -> tuple[int, list[StorageBatch]]:
+        """Everything at or below the watermark, as one batch per storage shard."""
+        watermark = self.watermark()
+        assert watermark >= self.released_watermark_ns
+        self.released_watermark_ns = watermark
+        ordered = self._merge(watermark)
+        return watermark, self._route(ordered, watermark)
+
+    def _merge(self, watermark: int) -> list[JournalEntry]:
+        segments = self.pending
+        sizes = [len(s) for s in segments]
+        total = sum(sizes)
+        if total == 0:
+            return []
+        offsets = np.zeros(len(segments) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        flat_entries = [e for s in segments for e in s]
+        ts_flat = np.fromiter((e.ts_ns for e in flat_entries), dtype=np.int64, count=total)
+        out_pos = np.empty(total, dtype=np.int64)
+        n = self._merge_until(ts_flat, offsets, watermark, out_pos)
+        if n == 0:
+            return []
+        released = [flat_entries[p] for p in out_pos[:n].tolist()]
+        # Each journal releases a prefix; keep the rest for the next tick.
+        for j, segment in enumerate(segments):
+            taken = int(np.searchsorted(ts_flat[offsets[j]:offsets[j + 1]], watermark, "right"))
+            del segment[:taken]
+        self.released_entries += n
+        return released
+
+    def _route(self, ordered: list[JournalEntry], watermark: int) -> list[StorageBatch]:
+        per_shard: list[tuple[list, list, list, list]] = [
+            ([], [], [], []) for _ in range(self.ranges.count)]
+        shard_of = self.ranges.shard_of
+        previous_ts = -1
+        for entry in ordered:
+            assert previous_ts <= entry.ts_ns <= watermark
+            previous_ts = entry.ts_ns
+            for key, value in entry.writes:
+                keys, ts, values, decided = per_shard[shard_of(key)]
+                keys.append(key)
+                ts.append(entry.ts_ns)
+                values.append(value)
+                decided.append(entry.decided_true_ns)
+        return [StorageBatch(shard, watermark, tuple(k), tuple(t), tuple(v), tuple(d))
+                for shard, (k, t, v, d) in enumerate(per_shard)]
+
+
+# -- the wire format of a storage batch, and its erasure coding --------------------------
+
+_HEADER = np.dtype([("shard", "<i8"), ("watermark", "<i8"), ("count", "<i8")])
+
+
+def batch_to_bytes(batch: StorageBatch) -> bytes:
+    """Header, then keys, timestamps, decision times, value lengths (-1 = delete), values."""
+    n = len(batch.keys)
+    header = np.array([(batch.shard, batch.watermark_ns, n)], dtype=_HEADER)
+    lengths = np.fromiter((-1 if v is None else len(v) for v in batch.values), np.int64, n)
+    decided = batch.decided_true_ns or (0,) * n
+    return b"".join((
+        header.tobytes(),
+        np.asarray(batch.keys, dtype="<i8").tobytes(),
+        np.asarray(batch.ts, dtype="<i8").tobytes(),
+        np.asarray(decided, dtype="<i8").tobytes(),
+        lengths.astype("<i8").tobytes(),
+        b"".join(v for v in batch.values if v is not None),
+    ))
+
+
+def batch_from_bytes(payload: bytes) -> StorageBatch:
+    header = np.frombuffer(payload, dtype=_HEADER, count=1)[0]
+    n = int(header["count"])
+    at = _HEADER.itemsize
+    columns = []
+    for _ in range(4):
+        columns.append(np.frombuffer(payload, dtype="<i8", count=n, offset=at).tolist())
+        at += 8 * n
+    keys, ts, decided, lengths = columns
+    values: list[bytes | None] = []
+    for length in lengths:
+        if length < 0:
+            values.append(None)
+        else:
+            values.append(payload[at:at + length])
+            at += length
+    assert at == len(payload), "storage batch payload has trailing bytes"
+    return StorageBatch(int(header["shard"]), int(header["watermark"]),
+                        tuple(keys), tuple(ts), tuple(values), tuple(decided))
+
+
+class FragmentedBatch:
+    """A batch's wire bytes cut into k data + m parity fragments, as they travel."""
+
+    __slots__ = ("payload", "fragments")
+
+    def __init__(self, payload: bytes, fragments: np.ndarray):
+        self.payload = payload
+        self.fragments = fragments  # (k + m, fragment_length) uint8
+
+
+def encode_batch(batch: StorageBatch, code, split_payload) -> FragmentedBatch:
+    payload = batch_to_bytes(batch)
+    data = split_payload(payload, code.k)
+    parity = code.encode(data)
+    return FragmentedBatch(payload, np.concatenate([data, parity]) if code.m else data)
+
+
+def rebuild_payload(fragmented: FragmentedBatch, first_k: list[int], code, join_payload
+                    ) -> tuple[bytes, bool]:
+    """The wire bytes rebuilt from the fragments ``first_k`` (the first k to arrive).
+
+    Returns the bytes and whether parity was needed. When every data fragment came
+    first the bytes are the data fragments joined; otherwise they are really decoded
+    from the parity fragments that arrived.
+    """
+    k = code.k
+    first = sorted(first_k)
+    assert len(first) == k and len(set(first)) == k, "need k distinct fragments"
+    if first == list(range(k)):
+        return join_payload(fragmented.fragments[:k], len(fragmented.payload)), False
+    data = code.decode(first, fragmented.fragments[first])
+    return join_payload(data, len(fragmented.payload)), True
+
+
+def rebuild_batch(fragmented: FragmentedBatch, arrived: list[int], code, join_payload
+                  ) -> tuple[StorageBatch, bool]:
+    """The batch rebuilt from the first k fragment indices to arrive."""
+    payload, decoded = rebuild_payload(fragmented, list(arrived[:code.k]), code, join_payload)
+    return batch_from_bytes(payload), decoded

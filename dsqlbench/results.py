@@ -1,0 +1,364 @@
+"""Result folders: writing a run atomically, and reading one back with checks.
+
+Place in the pipeline: after a run, the CLI builds the summary (``build_summary``) from
+the resolved config, the kernels picked, the recorder's deterministic ``simulated``
+section and the noisy ``host`` wall-clock figures, then ``write_run`` stores it with the
+recorder's tables. ``compare`` and ``report`` read folders back with ``load_run``.
+
+A run folder (DESIGN.md section 4)::
+
+    <run>/summary.json           schema_version, versions, seed, config (+ sha256),
+                                 kernels, simulated (deterministic), host (noisy)
+    <run>/transactions.parquet   one row per transaction attempt
+    <run>/timeseries.parquet     one row per time interval
+
+Invariants:
+
+- A folder appears whole or not at all: everything is written into a hidden sibling
+  (``.tmp-<name>-<pid>``, same parent, so same file system) and renamed into place.
+  On any failure the temporary folder is removed. An existing non-empty folder is never
+  overwritten unless asked; then the old one is renamed aside, the new one renamed in,
+  and the old one deleted.
+- ``summary.json`` is ``json.dumps(indent=2, sort_keys=True, allow_nan=False)`` plus a
+  newline: the same summary always gives the same bytes, and NaN or inf can never be
+  written (they are not JSON, and would hide a bug as a number).
+- Every Parquet file carries ``schema_version`` and ``dsqlbench_version`` in its
+  key-value metadata. Readers refuse a schema version they do not know, never misread.
+- ``config_sha256`` is ``config_sha256(config)``: SHA-256 of the canonical JSON of the
+  config exactly as stored, so a reader can tell whether the config it holds is the one
+  the run used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dsqlbench.errors import ResultError
+
+SCHEMA_VERSION = 1
+SUMMARY_FILE = "summary.json"
+TABLE_NAMES = ("transactions", "timeseries")
+SUMMARY_KEYS = (
+    "schema_version", "dsqlbench_version", "git_revision", "seed", "config",
+    "config_sha256", "kernels", "simulated", "host",
+)
+_RUN_DIR_PATTERN = r"{prefix}-(\d+)"
+
+
+# ---------------------------------------------------------------------- summary
+
+
+def build_summary(
+    cfg: Any, cfg_sha256: str | None, seed: int, kernels: dict, simulated: dict,
+    host: dict, version: str, git_revision: str | None,
+) -> dict:
+    """The whole ``summary.json`` document, with exactly ``SUMMARY_KEYS`` at the top.
+
+    ``cfg`` is the resolved config: a mapping, a dataclass or an object with
+    ``to_dict()``; it is stored as plain JSON (paths as strings, tuples as lists).
+    ``cfg_sha256`` must equal ``config_sha256`` of that stored form (pass ``None`` to
+    have it computed); a mismatch is a bug in the caller, so it raises ``ValueError``.
+    """
+    config = to_json_value(cfg)
+    digest = config_sha256(config)
+    if cfg_sha256 is not None and cfg_sha256 != digest:
+        raise ValueError(
+            f"config_sha256 {cfg_sha256} is not the hash of the config as stored "
+            f"({digest}); compute it with dsqlbench.results.config_sha256")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dsqlbench_version": version,
+        "git_revision": git_revision,
+        "seed": int(seed),
+        "config": config,
+        "config_sha256": digest,
+        "kernels": to_json_value(kernels),
+        "simulated": to_json_value(simulated),
+        "host": to_json_value(host),
+    }
+
+
+def config_sha256(config: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``config``: sorted keys, no spaces."""
+    canonical = json.dumps(to_json_value(config), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def to_json_value(value: Any) -> Any:
+    """``value`` as plain JSON data (dicts with str keys, lists, str, int, float, bool,
+    None). Dataclasses, ``to_dict()`` objects, paths, tuples and numpy scalars convert;
+    anything else is a bug and raises ``TypeError``."""
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json_value(dataclasses.asdict(value))
+    if hasattr(value, "to_dict"):
+        return to_json_value(value.to_dict())
+    if hasattr(value, "item"):  # numpy scalar
+        return to_json_value(value.item())
+    raise TypeError(f"cannot store {type(value).__name__} in summary.json: {value!r}")
+
+
+def summary_bytes(summary: dict) -> bytes:
+    """The exact bytes of ``summary.json`` (raises ``ValueError`` on NaN or inf)."""
+    text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=False,
+                      ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def git_revision(path: Path) -> str | None:
+    """``git rev-parse HEAD`` in ``path``, or ``None`` (not a repository, no commit
+    yet, or no git at all). Never raises and never prints."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    revision = done.stdout.strip()
+    if done.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", revision):
+        return None
+    return revision
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def write_run(out_dir: Path, summary: dict, tables: dict[str, pa.Table],
+              overwrite: bool = False) -> Path:
+    """Write ``summary.json`` and ``<name>.parquet`` per table into ``out_dir``,
+    atomically; returns ``out_dir``.
+
+    ``out_dir`` must not exist, or be an empty folder, unless ``overwrite`` is true
+    (then an existing run folder is replaced). Raises ``ResultError`` when it refuses.
+    """
+    out_dir = Path(out_dir)
+    _check_target(out_dir, overwrite)
+    payload = summary_bytes(summary)  # fails on NaN before anything touches the disk
+    metadata = _parquet_metadata(summary)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # a leftover of a crashed run of our pid
+    try:
+        tmp_dir.mkdir()
+        _write_file(tmp_dir / SUMMARY_FILE, payload)
+        for name, table in sorted(tables.items()):
+            _write_table(tmp_dir / f"{_table_file_stem(name)}.parquet", table, metadata)
+        _fsync_dir(tmp_dir)
+        _move_into_place(tmp_dir, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    _fsync_dir(out_dir.parent)
+    return out_dir
+
+
+def _check_target(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ResultError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise ResultError(
+            f"{out_dir}: already exists and is not empty; choose another --out "
+            "or allow overwriting")
+
+
+def _move_into_place(tmp_dir: Path, out_dir: Path, overwrite: bool) -> None:
+    """Rename ``tmp_dir`` to ``out_dir``; with ``overwrite``, swap out the old one."""
+    try:
+        os.rename(tmp_dir, out_dir)  # atomic; also replaces an empty folder
+        return
+    except OSError:
+        if not (overwrite and out_dir.is_dir()):
+            _check_target(out_dir, overwrite)  # appeared meanwhile: say so clearly
+            raise
+    old_dir = out_dir.parent / f".old-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(old_dir, ignore_errors=True)
+    os.rename(out_dir, old_dir)
+    try:
+        os.rename(tmp_dir, out_dir)
+    except BaseException:
+        os.rename(old_dir, out_dir)  # put the previous run back as it was
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def _parquet_metadata(summary: dict) -> dict[bytes, bytes]:
+    version = summary.get("dsqlbench_version")
+    if version is None:
+        from dsqlbench import __version__ as version
+    return {
+        b"schema_version": str(summary.get("schema_version", SCHEMA_VERSION)).encode(),
+        b"dsqlbench_version": str(version).encode(),
+    }
+
+
+def _table_file_stem(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"table name {name!r}: use lowercase letters, digits and _")
+    return name
+
+
+def _write_table(path: Path, table: pa.Table, metadata: dict[bytes, bytes]) -> None:
+    merged = dict(table.schema.metadata or {})
+    merged.update(metadata)
+    pq.write_table(table.replace_schema_metadata(merged), path)
+    _fsync_file(path)
+
+
+def _write_file(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # So the renames survive a power cut, not only a crash of this process.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the data files are synced
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def load_run(path: Path) -> dict:
+    """Read and check a run's ``summary.json``; ``path`` is the folder or the file.
+
+    Each problem is a ``ResultError`` whose message is one line naming the file: a
+    missing folder or file, invalid JSON (e.g. truncated), a missing key, a schema
+    version that is unknown or newer than this dsqlbench, or a ``config_sha256`` that
+    does not match the config the file holds.
+    """
+    path = Path(path)
+    file = path if path.suffix == ".json" else path / SUMMARY_FILE
+    if not file.parent.is_dir():
+        raise ResultError(f"{file.parent}: no such result folder")
+    if not file.is_file():
+        raise ResultError(f"{file}: missing; not a dsqlbench result folder")
+    summary = _parse_summary(file)
+    _check_schema_version(file, summary.get("schema_version"))
+    missing = [key for key in SUMMARY_KEYS if key not in summary]
+    if missing:
+        raise ResultError(f"{file}: missing key(s) {', '.join(missing)}")
+    _check_config_hash(file, summary)
+    return summary
+
+
+def _parse_summary(file: Path) -> dict:
+    try:
+        text = file.read_text(encoding="utf-8")
+        summary = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as error:
+        raise ResultError(f"{file}: not UTF-8 text ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise ResultError(
+            f"{file}: invalid JSON (truncated or corrupt?): {error.msg} at line "
+            f"{error.lineno} column {error.colno}") from None
+    except ValueError as error:
+        raise ResultError(f"{file}: invalid JSON: {error}") from None
+    except OSError as error:
+        raise ResultError(f"{file}: cannot read: {error.strerror}") from None
+    if not isinstance(summary, dict):
+        raise ResultError(f"{file}: expected a JSON object, got {type(summary).__name__}")
+    return summary
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a result")
+
+
+def _check_schema_version(file: Path, version: Any) -> None:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ResultError(f"{file}: unknown schema_version {version!r}; expected "
+                          f"an integer <= {SCHEMA_VERSION}")
+    if version > SCHEMA_VERSION:
+        raise ResultError(
+            f"{file}: schema_version {version} is newer than this dsqlbench reads "
+            f"({SCHEMA_VERSION}); upgrade dsqlbench")
+    if version < 1:
+        raise ResultError(f"{file}: unknown schema_version {version}")
+
+
+def _check_config_hash(file: Path, summary: dict) -> None:
+    stored = summary["config_sha256"]
+    try:
+        actual = config_sha256(summary["config"])
+    except (TypeError, ValueError) as error:
+        raise ResultError(f"{file}: config cannot be hashed: {error}") from None
+    if stored != actual:
+        raise ResultError(
+            f"{file}: config_sha256 {str(stored)[:12]}... does not match the config "
+            f"it holds ({actual[:12]}...); the file was edited or is corrupt")
+
+
+def read_table(path: Path) -> tuple[pa.Table, dict[str, str]]:
+    """A Parquet table of a run and its key-value metadata (as text), checked for a
+    schema version this dsqlbench reads."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise ResultError(f"{path}: cannot read as Parquet: {error}") from None
+    metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    raw = metadata.get("schema_version")
+    try:
+        version = int(raw) if raw is not None else None
+    except ValueError:
+        version = raw
+    _check_schema_version(path, version)
+    return table, metadata
+
+
+# ---------------------------------------------------------------------- naming
+
+
+def default_run_dir(results_root: Path, workload_name: str, seed: int) -> Path:
+    """A new folder ``<results_root>/<workload>-s<seed>-<NNN>``: the counter is one
+    more than the highest already there for this workload and seed (001 when none).
+    Deterministic: no wall clock in the name."""
+    results_root = Path(results_root)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", workload_name).strip("-.") or "run"
+    prefix = f"{slug}-s{int(seed)}"
+    pattern = re.compile(_RUN_DIR_PATTERN.format(prefix=re.escape(prefix)))
+    highest = 0
+    if results_root.is_dir():
+        for entry in results_root.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match:
+                highest = max(highest, int(match.group(1)))
+    return results_root / f"{prefix}-{highest + 1:03d}"

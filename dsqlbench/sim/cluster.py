@@ -1,0 +1,518 @@
+"""The simulated cluster: component cores wired together over virtual time.
+
+This is the runtime half of the two layers (DESIGN.md section 2). It owns the SimPy
+environment (integer nanoseconds of true time), the network, node clocks, queues and
+batching; the component cores in ``dsqlbench.components`` hold the state and make the
+decisions. Components exchange messages only through here.
+
+Event economy: simulating many transactions per wall-clock second means spending few
+SimPy events per transaction, so message hops that nothing can observe in between are
+folded into one timeout, and pipeline stages that run on their own cadence (crossbar
+ticks, heartbeats, storage apply) are callbacks, not processes. Storage replicas apply
+their delivered batches lazily, on the next read or tick at or after the batch's
+arrival time, which is observationally the same as applying on arrival.
+
+Paths, as named phases:
+- read: QP -> local storage replica (same AZ) -> wait for the replica's watermark to
+  reach ``t_start`` -> read -> back;
+- commit, one shard: QP -> adjudicator (batched) -> decide -> journal quorum append ->
+  commit-wait -> ack -> QP;
+- commit, several shards: QP -> every participant (vote) -> final adjudicator ->
+  decide -> journal -> ack, and the outcome to every participant (release);
+- apply: journal durable -> crossbar (tick: merge, cut at watermark) -> erasure-coded
+  delivery to each replica (rebuilt from the first k fragments).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from dsqlbench import kernels
+from dsqlbench.clock import NodeClock
+from dsqlbench.components.adjudicator import Adjudicator
+from dsqlbench.components.crossbar import Crossbar, encode_batch, rebuild_payload
+from dsqlbench.components.journal import Journal, quorum_latency_ns
+from dsqlbench.components.messages import (
+    CommitRequest,
+    Decision,
+    JournalEntry,
+    StorageBatch,
+    Vote,
+)
+from dsqlbench.components.qp import Limits, QueryProcessor, Transaction
+from dsqlbench.components.routing import KeyRanges
+from dsqlbench.components.storage import StorageReplica
+from dsqlbench.sim.network import Network, Place
+from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.sim.topology import Placement, build_placement
+
+US = 1_000
+MS = 1_000_000
+S = 1_000_000_000
+
+
+@dataclass(slots=True)
+class CommitResult:
+    """What the QP learns from the commit protocol, with the phase times it took."""
+
+    committed: bool
+    t_commit_ns: int = -1
+    reason: str = ""
+    adjudicate_ns: int = 0  # QP sends commit -> decision made (network, batching, check)
+    journal_ns: int = 0  # decision -> durable in a quorum
+    commit_wait_ns: int = 0  # durable -> the adjudicator's earliest passed t_commit
+    shards: int = 1
+
+
+# -- nodes ---------------------------------------------------------------------------------
+
+
+class AdjudicatorNode:
+    """An adjudicator shard leader: batches requests, appends to its journal."""
+
+    def __init__(self, cluster: "Cluster", shard: int, place: Place, clock: NodeClock,
+                 core: Adjudicator, journal: Journal):
+        self.cluster = cluster
+        self.shard = shard
+        self.place = place
+        self.clock = clock
+        self.core = core
+        self.journal = journal
+        self.inbox: list[tuple[CommitRequest, object]] = []
+        self.flush_scheduled = False
+        self.busy_until_ns = 0
+        self.last_append_ns = 0
+
+
+class StorageNode:
+    """A storage replica with its delivery queue and the reads waiting on it."""
+
+    def __init__(self, core: StorageReplica, place: Place):
+        self.core = core
+        self.place = place
+        self.inbound: deque[tuple[int, StorageBatch]] = deque()
+        self.last_arrival_ns = 0
+        self.waiters: list[tuple[int, int, simpy.Event]] = []  # (t_ns, seq, event) heap
+
+    def catch_up(self, now_ns: int) -> None:
+        inbound = self.inbound
+        while inbound and inbound[0][0] <= now_ns:
+            self.core.apply(inbound.popleft()[1])
+
+
+class CrossbarNode:
+    def __init__(self, core: Crossbar, place: Place, journal_count: int):
+        self.core = core
+        self.place = place
+        # per journal: (arrival true ns, entries) in arrival order
+        self.inbound: list[deque[tuple[int, list[JournalEntry]]]] = [
+            deque() for _ in range(journal_count)]
+        self.last_arrival_ns = [0] * journal_count
+
+
+# -- the cluster -----------------------------------------------------------------------------
+
+
+class Cluster:
+    def __init__(self, env: simpy.Environment, cfg: dict, recorder, oracle, load_keys: np.ndarray):
+        self.env = env
+        self.cfg = cfg
+        self.recorder = recorder
+        self.oracle = oracle
+        topo = cfg["topology"]
+        seed = cfg["run"]["seed"]
+        self.topo = topo
+        self.placement: Placement = build_placement(topo)
+        self.network = Network(topo["network"], seed)
+        self.t_start_policy = topo["clock"]["t_start_from"]
+        self.commit_wait = topo["clock"]["commit_wait"]
+        self._init_services(topo, seed)
+        self._clock_rng = stream(seed, "clocks")
+        self.clocks: list[NodeClock] = []
+        self.adjudicator_ranges = KeyRanges.split_evenly(load_keys, topo["adjudicator"]["shards"])
+        self.storage_ranges = KeyRanges.split_evenly(load_keys, topo["storage"]["shards"])
+        self.code = kernels.ErasureCode(topo["crossbar"]["erasure_k"], topo["crossbar"]["erasure_m"])
+        self._fragment_paths = self.network.fragment_paths(
+            "same_az", self.code.k, self.code.m, seed)
+        self._build_adjudicators(topo)
+        self._build_storage(topo)
+        self._build_crossbars(topo)
+        self._build_qps(topo)
+        self.attempt_uid = 0
+
+    # -- construction ------------------------------------------------------------------
+    def _init_services(self, topo: dict, seed: int) -> None:
+        rng = stream(seed, "services")
+        sigma = topo["journal"]["write_sigma"]
+        median_ns = topo["journal"]["write_median_us"] * US
+        self._journal_write = BufferedDraws(
+            lambda n: np.maximum(median_ns * np.exp(sigma * rng.standard_normal(n)), 1).astype(np.int64))
+        self.read_service_ns = int(topo["storage"]["read_service_us"] * US)
+        self.scan_row_ns = int(topo["storage"]["scan_row_service_us"] * US)
+        self.qp_service_ns = int(topo["qp"]["statement_service_us"] * US)
+        adj = topo["adjudicator"]
+        self.batch_window_ns = int(adj["batch_window_us"] * US)
+        self.batch_service_ns = int(adj["batch_service_us"] * US)
+        self.per_txn_service_ns = int(adj["per_txn_service_us"] * US)
+        self.heartbeat_ns = max(1, int(adj["heartbeat_interval_us"] * US))
+        self.tick_ns = max(1, int(topo["crossbar"]["tick_us"] * US))
+        self.window_ns = int(topo["limits"]["max_txn_duration_s"] * S)
+        self.trim_horizon_ns = int(topo["storage"]["trim_horizon_s"] * S)
+
+    def _new_clock(self, name: str, extra_offset_us: float) -> NodeClock:
+        c = self.topo["clock"]
+        offset_ns = int(self._clock_rng.uniform(-1, 1) * c["offset_us"] * US + extra_offset_us * US)
+        drift_ppm = float(self._clock_rng.uniform(-1, 1) * c["drift_ppm"])
+        sync_ns = max(1, int(c["sync_interval_ms"] * MS))
+        phase_ns = int(self._clock_rng.integers(0, sync_ns))
+        clock = NodeClock(name, offset_ns, drift_ppm, int(c["error_bound_us"] * US),
+                          c["drift_bound_ppm"], sync_ns, phase_ns)
+        self.clocks.append(clock)
+        return clock
+
+    def _build_adjudicators(self, topo: dict) -> None:
+        promise_ns = int(topo["adjudicator"]["promise_ms"] * MS)
+        self.adjudicators: list[AdjudicatorNode] = []
+        for shard, place in enumerate(self.placement.adjudicators):
+            clock = self._new_clock(f"adjudicator-{shard}", topo["clock"]["adjudicator_offset_us"])
+            core = Adjudicator(shard, kernels.ConflictTable(self.window_ns), promise_ns)
+            journal = Journal(shard, len(self.placement.journal_replicas[shard]))
+            self.adjudicators.append(AdjudicatorNode(self, shard, place, clock, core, journal))
+
+    def _build_storage(self, topo: dict) -> None:
+        # replicas[shard] -> list of StorageNode, one per storage AZ; replica_for[(shard, place)]
+        self.replicas: list[list[StorageNode]] = []
+        for shard in range(self.storage_ranges.count):
+            nodes = [StorageNode(StorageReplica(shard, f"storage-{shard}@{r}/{az}"), (r, az))
+                     for r, az in self.placement.storage_azs]
+            self.replicas.append(nodes)
+        self._replica_index = {place: i for i, place in enumerate(self.placement.storage_azs)}
+
+    def _build_crossbars(self, topo: dict) -> None:
+        journals = len(self.adjudicators)
+        self.crossbars = [
+            CrossbarNode(Crossbar(journals, self.storage_ranges, kernels.merge_until), place, journals)
+            for place in self.placement.crossbars]
+
+    def _build_qps(self, topo: dict) -> None:
+        lim = topo["limits"]
+        limits = Limits(lim["max_modified_rows"], lim["max_modified_bytes"],
+                        int(lim["max_txn_duration_s"] * S))
+        self.qps: list[QueryProcessor] = []
+        self.qp_places: list[Place] = []
+        for index, place in enumerate(self.placement.qps):
+            clock = self._new_clock(f"qp-{index}", topo["clock"]["qp_offset_us"])
+            self.qps.append(QueryProcessor(index, clock, self.t_start_policy, limits,
+                                           self.adjudicator_ranges))
+            self.qp_places.append(place)
+
+    # -- start-up ----------------------------------------------------------------------
+    def load(self, keys: np.ndarray, value_for) -> None:
+        """Bulk-load every replica at timestamp 1, before any transaction starts."""
+        shard_of = self.storage_ranges.shard_of
+        per_shard: list[list[int]] = [[] for _ in range(self.storage_ranges.count)]
+        for key in keys.tolist():
+            per_shard[shard_of(key)].append(key)
+        for shard, shard_keys in enumerate(per_shard):
+            values = [value_for(0, key) for key in shard_keys]
+            for node in self.replicas[shard]:
+                node.core.load(shard_keys, values, 1)
+        self.oracle.load(keys, 1)
+
+    def start(self) -> None:
+        for node in self.adjudicators:
+            self._schedule(self.heartbeat_ns, self._heartbeat, node)
+        for crossbar in self.crossbars:
+            self._schedule(self.tick_ns, self._crossbar_tick, crossbar)
+
+    def _schedule(self, delay_ns: int, callback, *args) -> None:
+        """Run ``callback(*args)`` after ``delay_ns`` of simulated time."""
+        event = self.env.timeout(delay_ns)
+        event.callbacks.append(lambda _event: callback(*args))
+
+    # -- read path ---------------------------------------------------------------------
+    def local_replica(self, qp: int, shard: int) -> StorageNode:
+        place = self.qp_places[qp]
+        return self.replicas[shard][self._replica_index[place]]
+
+    def read(self, qp: int, txn: Transaction, key: int, service_before_ns: int = 0):
+        """Generator: a point read at ``txn.t_start_ns``; returns (version or None, wait_ns).
+
+        ``service_before_ns`` is QP work done before the request leaves (folded into
+        the first hop's timeout).
+        """
+        node = self.local_replica(qp, self.storage_ranges.shard_of(key))
+        sent_ns = self.env.now
+        yield self.env.timeout(service_before_ns + self.network.delay_ns(self.qp_places[qp], node.place))
+        wait_ns = yield from self._wait_until_safe(node, txn.t_start_ns)
+        version = node.core.read(key, txn.t_start_ns)
+        txn.reads.append((key, version[0] if version else 0))
+        yield self.env.timeout(self.read_service_ns + self.network.delay_ns(node.place, self.qp_places[qp]))
+        self.recorder.statement("read", self.env.now - sent_ns - service_before_ns, self.env.now)
+        self.recorder.read_wait(wait_ns, self.env.now)
+        return (None if version is None or version[1] is None else version), wait_ns
+
+    def scan(self, qp: int, txn: Transaction, start_key: int, limit: int):
+        """Generator: up to ``limit`` rows from ``start_key`` on, shard after shard."""
+        rows: list[tuple[int, int, bytes]] = []
+        wait_total_ns = 0
+        shard = self.storage_ranges.shard_of(start_key)
+        sent_ns = self.env.now
+        while len(rows) < limit and shard < self.storage_ranges.count:
+            node = self.local_replica(qp, shard)
+            yield self.env.timeout(self.network.delay_ns(self.qp_places[qp], node.place))
+            wait_total_ns += yield from self._wait_until_safe(node, txn.t_start_ns)
+            found = node.core.scan(max(start_key, self.storage_ranges.lower_bound(shard)),
+                                   limit - len(rows), txn.t_start_ns)
+            for key, version_ts, _value in found:
+                txn.reads.append((key, version_ts))
+            rows.extend(found)
+            service = self.read_service_ns + self.scan_row_ns * len(found)
+            yield self.env.timeout(service + self.network.delay_ns(node.place, self.qp_places[qp]))
+            shard += 1
+        self.recorder.statement("scan", self.env.now - sent_ns, self.env.now)
+        self.recorder.read_wait(wait_total_ns, self.env.now)
+        return rows, wait_total_ns
+
+    def _wait_until_safe(self, node: StorageNode, t_ns: int):
+        """Generator: wait until the replica's applied watermark reaches ``t_ns``."""
+        now = self.env.now
+        node.catch_up(now)
+        if node.core.applied_watermark_ns >= t_ns:
+            return 0
+        event = self.env.event()
+        for arrival_ns, batch in node.inbound:
+            if batch.watermark_ns >= t_ns:
+                self._schedule(arrival_ns - now, event.succeed)
+                break
+        else:
+            self.attempt_uid += 1
+            heapq.heappush(node.waiters, (t_ns, self.attempt_uid, event))
+        yield event
+        node.catch_up(self.env.now)
+        assert node.core.applied_watermark_ns >= t_ns
+        return self.env.now - now
+
+    # -- commit path -------------------------------------------------------------------
+    def commit(self, qp: int, txn: Transaction, service_before_ns: int = 0):
+        """Generator: run the commit protocol for a read-write attempt; a CommitResult."""
+        requests = self.qps[qp].commit_requests(txn)
+        self.attempt_uid += 1
+        uid = self.attempt_uid
+        for request in requests.values():
+            request.txn_id = uid
+        reply = self.env.event()
+        sent_ns = self.env.now + service_before_ns
+        origin = self.qp_places[qp]
+        if len(requests) == 1:
+            (shard, request), = requests.items()
+            node = self.adjudicators[shard]
+            delay = service_before_ns + self.network.delay_ns(origin, node.place)
+            self._schedule(delay, self._submit, node, request, (origin, reply, sent_ns))
+        else:
+            state = _MultiCommit(uid, txn, origin, reply, sent_ns, len(requests))
+            final = self.adjudicators[min(requests)]
+            for shard, request in requests.items():
+                node = self.adjudicators[shard]
+                delay = service_before_ns + self.network.delay_ns(origin, node.place)
+                self._schedule(delay, self._submit, node, request, (final, state))
+        result: CommitResult = yield reply
+        return result
+
+    def _submit(self, node: AdjudicatorNode, request: CommitRequest, route) -> None:
+        node.inbox.append((request, route))
+        if not node.flush_scheduled:
+            node.flush_scheduled = True
+            self._schedule(self.batch_window_ns, self._flush, node)
+
+    def _flush(self, node: AdjudicatorNode) -> None:
+        """Adjudicate one batch: single-shard decisions and participant votes."""
+        node.flush_scheduled = False
+        inbox, node.inbox = node.inbox, []
+        now = self.env.now
+        t_propose = node.clock.read(now).earliest_ns
+        singles = [(r, route) for r, route in inbox if not r.vote]
+        votes = [(r, route) for r, route in inbox if r.vote]
+        decisions = node.core.adjudicate([r for r, _ in singles], t_propose)
+        ballots = node.core.vote([r for r, _ in votes], t_propose)
+        done_ns = max(now, node.busy_until_ns) + self.batch_service_ns + self.per_txn_service_ns * len(inbox)
+        node.busy_until_ns = done_ns
+        committed = [(r, d) for (r, _), d in zip(singles, decisions) if d.committed]
+        durable_ns = self._append(node, [
+            JournalEntry(d.t_commit_ns, r.txn_id, tuple(r.writes.items()), now) for r, d in committed
+        ], done_ns) if committed else done_ns
+        for (request, (origin, reply, sent_ns)), decision in zip(singles, decisions):
+            self._reply(node, decision, origin, reply, sent_ns, done_ns, durable_ns)
+        for (request, (final, state)), ballot in zip(votes, ballots):
+            delay = done_ns - now + self.network.delay_ns(node.place, final.place)
+            self._schedule(delay, self._collect_vote, final, state, ballot, request, node)
+
+    def _reply(self, node: AdjudicatorNode, decision: Decision, origin: Place, reply,
+               sent_ns: int, decided_ns: int, durable_ns: int, shards: int = 1) -> None:
+        """Acknowledge to the QP: after durability and commit-wait, or at once on abort."""
+        if not decision.committed:
+            result = CommitResult(False, reason=decision.reason,
+                                  adjudicate_ns=decided_ns - sent_ns, shards=shards)
+            ack_ns = decided_ns
+        else:
+            ack_ns = durable_ns
+            if self.commit_wait:
+                ack_ns = max(ack_ns, node.clock.true_time_when_earliest_passes(
+                    decision.t_commit_ns, decided_ns))
+            result = CommitResult(True, decision.t_commit_ns, "", decided_ns - sent_ns,
+                                  durable_ns - decided_ns, ack_ns - durable_ns, shards)
+        delay = ack_ns - self.env.now + self.network.delay_ns(node.place, origin)
+        self._schedule(delay, reply.succeed, result)
+
+    def _collect_vote(self, final: AdjudicatorNode, state: "_MultiCommit", ballot: Vote,
+                      request: CommitRequest, voter: AdjudicatorNode) -> None:
+        state.votes.append(ballot)
+        state.voters.append(voter)
+        if ballot.yes:
+            state.writes = request.writes
+        if len(state.votes) < state.expected:
+            return
+        now = self.env.now
+        decision = final.core.finalize(state.uid, state.votes)
+        done_ns = max(now, final.busy_until_ns) + self.per_txn_service_ns
+        final.busy_until_ns = done_ns
+        durable_ns = done_ns
+        if decision.committed:
+            entry = JournalEntry(decision.t_commit_ns, state.uid, tuple(state.writes.items()), now)
+            durable_ns = self._append(final, [entry], done_ns)
+        outcome = decision.t_commit_ns if decision.committed else None
+        for vote, voter in zip(state.votes, state.voters):
+            if vote.yes:  # release the promise once the outcome reaches the participant
+                delay = durable_ns - now + self.network.delay_ns(final.place, voter.place)
+                self._schedule(delay, voter.core.resolve, state.uid, outcome)
+        self._reply(final, decision, state.origin, state.reply, state.sent_ns, done_ns,
+                    durable_ns, shards=state.expected)
+
+    # -- journal and heartbeats ----------------------------------------------------------
+    def _append(self, node: AdjudicatorNode, entries: list[JournalEntry], issued_ns: int) -> int:
+        """Append to the node's journal; returns the true time the append is durable."""
+        journal = node.journal
+        for entry in entries:
+            journal.append(entry)
+        replicas = self.placement.journal_replicas[node.shard]
+        latencies = [self.network.delay_ns(node.place, r) + self._journal_write.next()
+                     + self.network.delay_ns(r, node.place) for r in replicas]
+        durable_ns = journal.durable_after(issued_ns, quorum_latency_ns(latencies, journal.quorum))
+        node.last_append_ns = self.env.now
+        for crossbar in self.crossbars:
+            source = _nearest(replicas, crossbar.place)
+            arrival = max(durable_ns + self.network.delay_ns(source, crossbar.place),
+                          crossbar.last_arrival_ns[node.shard])
+            crossbar.last_arrival_ns[node.shard] = arrival
+            crossbar.inbound[node.shard].append((arrival, entries))
+        return durable_ns
+
+    def _heartbeat(self, node: AdjudicatorNode) -> None:
+        """An idle journal still moves forward: promise nothing at or below now."""
+        now = self.env.now
+        if now - node.last_append_ns >= self.heartbeat_ns:
+            ts = node.core.heartbeat(node.clock.read(now).earliest_ns)
+            if ts is not None:
+                self._append(node, [JournalEntry(ts, -1, (), now)], now)
+        self._schedule(self.heartbeat_ns, self._heartbeat, node)
+
+    # -- crossbar and storage apply ------------------------------------------------------
+    def _crossbar_tick(self, crossbar: CrossbarNode) -> None:
+        now = self.env.now
+        core = crossbar.core
+        for journal, inbound in enumerate(crossbar.inbound):
+            while inbound and inbound[0][0] <= now:
+                core.receive(journal, inbound.popleft()[1])
+        if core.watermark() > core.released_watermark_ns:
+            _, batches = core.release()
+            for batch in batches:
+                self._deliver(crossbar, batch)
+        region = crossbar.place[0]
+        for shard_nodes in self.replicas:
+            for node in shard_nodes:
+                if node.place[0] == region:
+                    node.catch_up(now)
+        self._schedule(self.tick_ns, self._crossbar_tick, crossbar)
+
+    def _deliver(self, crossbar: CrossbarNode, batch: StorageBatch) -> None:
+        """Ship one shard's batch to each replica in the region, erasure-coded.
+
+        Every AZ runs a crossbar instance that follows its AZ-local journal replica;
+        they see the same entries, so one core per region computes the merge for all,
+        and each replica's k + m fragments travel over paths inside its own AZ. The
+        replica has the batch once the k-th fragment arrives; when a data fragment is
+        among the late ones, the bytes are really decoded from parity and checked.
+        """
+        code = self.code
+        fragmented = encode_batch(batch, code, kernels.split_payload) if batch.keys else None
+        k = code.k
+        for node in self.replicas[batch.shard]:
+            if node.place[0] != crossbar.place[0]:
+                continue
+            row = self._fragment_paths.next()  # [k-th fastest delay, arrival order...]
+            arrival = max(self.env.now + row[0], node.last_arrival_ns)
+            node.last_arrival_ns = arrival
+            if fragmented is not None:
+                payload, decoded = rebuild_payload(fragmented, row[1:k + 1], code, kernels.join_payload)
+                assert payload == fragmented.payload, "erasure-coded delivery changed the batch"
+                self.recorder.count("crossbar.fragments_decoded_from_parity" if decoded
+                                    else "crossbar.batches_rebuilt_from_data")
+                if node is self.replicas[batch.shard][0]:
+                    for decided in batch.decided_true_ns:
+                        self.recorder.visibility(arrival - decided, arrival)
+            node.inbound.append((arrival, batch))
+            self._wake_waiters(node, arrival, batch.watermark_ns)
+
+    def _wake_waiters(self, node: StorageNode, arrival_ns: int, watermark_ns: int) -> None:
+        waiters = node.waiters
+        while waiters and waiters[0][0] <= watermark_ns:
+            _, _, event = heapq.heappop(waiters)
+            self._schedule(arrival_ns - self.env.now, event.succeed)
+
+    # -- housekeeping ------------------------------------------------------------------
+    def trim(self) -> None:
+        """Drop storage versions older than the trim horizon; reclaim adjudicator state."""
+        now = self.env.now
+        horizon = now - self.trim_horizon_ns
+        if horizon > 0:
+            for shard_nodes in self.replicas:
+                for node in shard_nodes:
+                    self.recorder.count("storage.versions_trimmed", node.core.trim(horizon))
+        for node in self.adjudicators:
+            node.core.reclaim(node.clock.read(now).earliest_ns, self.window_ns)
+
+
+@dataclass(slots=True)
+class _MultiCommit:
+    """The final adjudicator's state for one multi-shard commit."""
+
+    uid: int
+    txn: Transaction
+    origin: Place
+    reply: simpy.Event
+    sent_ns: int
+    expected: int
+    votes: list = None
+    voters: list = None
+    writes: dict = None
+
+    def __post_init__(self):
+        self.votes = []
+        self.voters = []
+        self.writes = {}
+
+
+def _nearest(places: tuple[Place, ...], target: Place) -> Place:
+    """The replica a reader at ``target`` follows: same AZ, else same region, else first."""
+    for place in places:
+        if place == target:
+            return place
+    for place in places:
+        if place[0] == target[0]:
+            return place
+    return places[0]

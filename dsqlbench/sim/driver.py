@@ -1,0 +1,240 @@
+"""The load generator: clients that turn workload operations into transactions.
+
+Closed loop: ``clients.count`` clients, each running one transaction at a time with
+``think_time_ms`` between them. Open loop: Poisson arrivals at ``rate_per_s`` served by
+a pool of ``clients.count`` sessions; an arrival that finds every session busy queues,
+and its latency counts from when it was due (its arrival), so queueing is not hidden
+(no coordinated omission).
+
+Every operation is an autocommit transaction (as YCSB runs over JDBC), except
+read-modify-write, which is ``BEGIN; SELECT; UPDATE; COMMIT`` in two client round trips.
+An UPDATE reads the row first (DSQL does), an INSERT checks the primary key by a read.
+Retryable aborts (OC000, OC001) are retried as new attempts with a fresh ``t_start``,
+after a capped, jittered exponential backoff drawn from the run seed.
+
+Clients are spread over QPs round-robin; a client's reads go to the storage replicas in
+its QP's AZ.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import simpy
+
+from dsqlbench.components.messages import AbortReason
+from dsqlbench.components.qp import RetryPolicy, Transaction
+from dsqlbench.sim.cluster import CommitResult, Cluster, MS
+from dsqlbench.sim.seeds import BufferedDraws, stream
+
+ATTEMPTS_PER_TXN_MAX = 1024  # attempt uids are txn_id * this + attempt
+
+
+class Driver:
+    def __init__(self, env: simpy.Environment, cluster: Cluster, workload, cfg: dict,
+                 recorder, oracle, stop: simpy.Event):
+        self.env = env
+        self.cluster = cluster
+        self.workload = workload
+        self.recorder = recorder
+        self.oracle = oracle
+        self.stop = stop
+        clients = cfg["clients"]
+        self.mode = clients["mode"]
+        self.client_count = clients["count"]
+        self.think_ns = int(clients["think_time_ms"] * MS)
+        self.rate_per_s = clients.get("rate_per_s")
+        retry = cfg["retry"]
+        self.retry = RetryPolicy(retry["max_attempts"], retry["backoff_ms"],
+                                 retry["backoff_max_ms"], retry["jitter"])
+        assert self.retry.max_attempts < ATTEMPTS_PER_TXN_MAX
+        seed = cfg["run"]["seed"]
+        backoff_rng = stream(seed, "driver/backoff")
+        self._uniform = BufferedDraws(backoff_rng.random)
+        self.value_bytes = cfg["load"]["value_bytes"]
+        self.warmup_end_ns = int(cfg["run"]["warmup_s"] * 1e9)
+        self.transactions_max = cfg["run"]["transactions"]
+        self.measured_done = 0
+        self.attempts_total = 0  # warm-up included: the lab's work, for host rates
+        self.next_txn_id = 1
+        self.qp_count = len(cluster.qps)
+        self._arrival_rng = stream(seed, "driver/arrivals")
+
+    def value_for(self, txn_id: int, key: int) -> bytes:
+        """A post-image of ``value_bytes`` bytes that names the transaction that wrote it."""
+        stamp = (txn_id * ATTEMPTS_PER_TXN_MAX).to_bytes(8, "little") + key.to_bytes(8, "little")
+        return (stamp * (self.value_bytes // 16 + 1))[:self.value_bytes]
+
+    def start(self) -> None:
+        if self.mode == "closed":
+            for client in range(self.client_count):
+                self.env.process(self._closed_client(client))
+        else:
+            self.env.process(self._open_arrivals())
+
+    # -- loops -------------------------------------------------------------------------
+    def _closed_client(self, client: int):
+        qp = client % self.qp_count
+        while True:
+            op = self.workload.next_operation()
+            yield from self._transaction(client, qp, op, self.env.now)
+            if self.think_ns:
+                yield self.env.timeout(self.think_ns)
+
+    def _open_arrivals(self):
+        mean_gap_ns = 1e9 / self.rate_per_s
+        gaps = BufferedDraws(lambda n: np.maximum(
+            self._arrival_rng.exponential(mean_gap_ns, n), 1).astype(np.int64))
+        free = list(range(self.client_count - 1, -1, -1))
+        backlog: deque = deque()
+        while True:
+            yield self.env.timeout(gaps.next())
+            op = self.workload.next_operation()
+            if free:
+                self.env.process(self._session(free.pop(), op, self.env.now, free, backlog))
+            else:
+                backlog.append((op, self.env.now))
+
+    def _session(self, session: int, op, intended_ns: int, free: list, backlog: deque):
+        qp = session % self.qp_count
+        while True:
+            yield from self._transaction(session, qp, op, intended_ns)
+            if not backlog:
+                free.append(session)
+                return
+            op, intended_ns = backlog.popleft()
+
+    # -- one logical transaction, with retries -------------------------------------------------
+    def _transaction(self, client: int, qp: int, op, intended_ns: int):
+        txn_id = self.next_txn_id
+        self.next_txn_id += 1
+        attempt = 1
+        while True:
+            start_ns = self.env.now
+            txn, result, times = yield from self._attempt(qp, op, txn_id, attempt)
+            reason = result.reason if not result.committed else ""
+            final = result.committed or not self.retry.should_retry(reason, attempt)
+            self._record(client, qp, op, txn, result, times, intended_ns, start_ns, final)
+            if final:
+                break
+            backoff_ns = self.retry.backoff_ns(attempt, self._uniform.next())
+            if backoff_ns:
+                yield self.env.timeout(backoff_ns)
+            attempt += 1
+        if op.kind == "insert":
+            self.workload.acknowledge_insert(op)
+        if intended_ns >= self.warmup_end_ns:
+            self.measured_done += 1
+            if self.transactions_max and self.measured_done >= self.transactions_max \
+                    and not self.stop.triggered:
+                self.stop.succeed()
+
+    def _attempt(self, qp: int, op, txn_id: int, attempt: int):
+        """Generator: one attempt; returns (txn, CommitResult, phase times)."""
+        cluster, env = self.cluster, self.env
+        to_qp = cluster.network.client_delay_ns()
+        yield env.timeout(to_qp)
+        txn = cluster.qps[qp].begin(txn_id, attempt, env.now)
+        times = {"read_ns": 0, "read_wait_ns": 0, "commit_ns": 0, "client_rtt_ns": to_qp}
+        result = yield from _OPERATIONS[op.kind](self, qp, txn, op, times)
+        back = cluster.network.client_delay_ns()
+        times["client_rtt_ns"] += back
+        yield env.timeout(back)
+        return txn, result, times
+
+    # -- operations: each a generator returning a CommitResult ------------------------------
+    def _read_row(self, qp: int, txn: Transaction, key: int, times: dict):
+        started = self.env.now
+        version, wait_ns = yield from self.cluster.read(qp, txn, key, self.cluster.qp_service_ns)
+        times["read_ns"] += self.env.now - started
+        times["read_wait_ns"] += wait_ns
+        return version
+
+    def _op_read(self, qp, txn, op, times):
+        yield from self._read_row(qp, txn, op.key, times)
+        return self._commit_read_only(qp)
+
+    def _op_scan(self, qp, txn, op, times):
+        started = self.env.now
+        yield self.env.timeout(self.cluster.qp_service_ns)
+        _rows, wait_ns = yield from self.cluster.scan(qp, txn, op.key, op.scan_length)
+        times["read_ns"] += self.env.now - started
+        times["read_wait_ns"] += wait_ns
+        return self._commit_read_only(qp)
+
+    def _op_update(self, qp, txn, op, times):
+        version = yield from self._read_row(qp, txn, op.key, times)
+        if version is None:  # UPDATE of a row that does not exist: 0 rows, read-only
+            return self._commit_read_only(qp)
+        return (yield from self._write_and_commit(qp, txn, op.key, times))
+
+    def _op_insert(self, qp, txn, op, times):
+        version = yield from self._read_row(qp, txn, op.key, times)
+        if version is not None:
+            return CommitResult(False, reason=AbortReason.DUPLICATE_KEY)
+        return (yield from self._write_and_commit(qp, txn, op.key, times))
+
+    def _op_rmw(self, qp, txn, op, times):
+        yield from self._read_row(qp, txn, op.key, times)
+        # The SELECT's result goes back to the client, which then sends the UPDATE.
+        rtt = self.cluster.network.client_delay_ns() + self.cluster.network.client_delay_ns()
+        yield self.env.timeout(rtt)
+        version = yield from self._read_row(qp, txn, op.key, times)
+        if version is None:
+            return self._commit_read_only(qp)
+        return (yield from self._write_and_commit(qp, txn, op.key, times))
+
+    def _write_and_commit(self, qp: int, txn: Transaction, key: int, times: dict):
+        cluster = self.cluster
+        reason = cluster.qps[qp].write(txn, key, self.value_for(txn.txn_id, key))
+        reason = reason or cluster.qps[qp].check_duration(txn, self.env.now)
+        if reason:
+            return CommitResult(False, reason=reason)
+        started = self.env.now
+        result = yield from cluster.commit(qp, txn, cluster.qp_service_ns)
+        times["commit_ns"] = self.env.now - started
+        return result
+
+    def _commit_read_only(self, qp: int) -> CommitResult:
+        """A read-only COMMIT is local to the QP and never aborts."""
+        self.cluster.qps[qp].read_only_commits += 1
+        return CommitResult(True, shards=0)
+
+    # -- recording ----------------------------------------------------------------------
+    def _record(self, client, qp, op, txn: Transaction, result: CommitResult, times: dict,
+                intended_ns: int, start_ns: int, final: bool) -> None:
+        uid = txn.txn_id * ATTEMPTS_PER_TXN_MAX + txn.attempt
+        self.attempts_total += 1
+        if txn.reads:
+            self.oracle.reads(uid, txn.t_start_ns, txn.reads)
+        read_write = bool(txn.writes) and result.t_commit_ns >= 0
+        if read_write:
+            self.oracle.committed(uid, txn.t_start_ns, result.t_commit_ns, list(txn.writes))
+        if times["commit_ns"]:
+            # What a client issuing COMMIT as its own statement would see: the commit
+            # protocol plus the QP's statement work and one client round trip.
+            commit_statement_ns = (times["commit_ns"] + times["client_rtt_ns"])
+            self.recorder.statement("commit", commit_statement_ns, self.env.now)
+        place = self.cluster.qp_places[qp]
+        self.recorder.attempt(
+            txn_id=txn.txn_id, attempt=txn.attempt, txn_type=op.kind, client=client, qp=f"qp-{qp}",
+            region=self.cluster.placement.region_names[place[0]], az=f"az{place[1]}",
+            intended_start_ns=intended_ns, start_ns=start_ns, end_ns=self.env.now,
+            t_start_ns=txn.t_start_ns, t_commit_ns=result.t_commit_ns if read_write else -1,
+            outcome="committed" if result.committed else "aborted",
+            abort_reason="" if result.committed else result.reason, final=final,
+            read_wait_ns=times["read_wait_ns"], read_ns=times["read_ns"],
+            commit_ns=times["commit_ns"], adjudicate_ns=result.adjudicate_ns,
+            journal_ns=result.journal_ns, commit_wait_ns=result.commit_wait_ns,
+            qp_clock_offset_ns=self.cluster.qps[qp].clock.offset_at(start_ns),
+            keys_written=len(txn.writes), shards=result.shards)
+
+
+_OPERATIONS = {
+    "read": Driver._op_read,
+    "update": Driver._op_update,
+    "insert": Driver._op_insert,
+    "scan": Driver._op_scan,
+    "rmw": Driver._op_rmw,
+}

@@ -1,0 +1,94 @@
+"""The network: one seeded latency model per link class.
+
+Link classes: ``client`` (client to its QP endpoint), ``same_az``, ``cross_az`` and
+``cross_region``. A one-way delay is lognormal around the class's median with shape
+``sigma``, and with probability ``tail_probability`` it is multiplied by
+``tail_multiplier`` (a slow path: retransmit, GC pause, noisy neighbour), so every class
+has a tail. Each class draws from its own stream of the run seed, in blocks.
+
+Delays are integer nanoseconds, at least 1, so that causality is strict: a reply never
+arrives at the instant its request was sent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsqlbench.sim.seeds import BufferedDraws, stream
+
+LINK_CLASSES = ("client", "same_az", "cross_az", "cross_region")
+
+# A node's place: (region index, AZ index within the region).
+Place = tuple[int, int]
+
+
+class LinkModel:
+    __slots__ = ("name", "median_ns", "sigma", "tail_probability", "tail_multiplier", "_rng",
+                 "_draws", "sample_ns")
+
+    def __init__(self, name: str, median_us: float, sigma: float, tail_probability: float,
+                 tail_multiplier: float, rng: np.random.Generator):
+        assert median_us > 0 and sigma >= 0 and 0 <= tail_probability <= 1
+        assert tail_multiplier >= 1
+        self.name = name
+        self.median_ns = median_us * 1e3
+        self.sigma = sigma
+        self.tail_probability = tail_probability
+        self.tail_multiplier = tail_multiplier
+
+        self._rng = rng
+        self._draws = BufferedDraws(self.draw_block)
+        self.sample_ns = self._draws.next  # bound once: the hottest call of the lab
+
+    def draw_block(self, n: int) -> np.ndarray:
+        """``n`` one-way delays in integer nanoseconds, at least 1."""
+        delay = self.median_ns * np.exp(self.sigma * self._rng.standard_normal(n))
+        slow = self._rng.random(n) < self.tail_probability
+        delay[slow] *= self.tail_multiplier
+        return np.maximum(delay, 1.0).astype(np.int64)
+
+
+class Network:
+    """Delays between places; ``delay_ns(a, b)`` picks the link class by placement."""
+
+    def __init__(self, network_cfg: dict, seed: int):
+        self.links = {
+            name: LinkModel(name, rng=stream(seed, f"network/{name}"), **_link_params(network_cfg[name]))
+            for name in LINK_CLASSES
+        }
+        self._client = self.links["client"].sample_ns
+        self._same_az = self.links["same_az"].sample_ns
+        self._cross_az = self.links["cross_az"].sample_ns
+        self._cross_region = self.links["cross_region"].sample_ns
+
+    def delay_ns(self, a: Place, b: Place) -> int:
+        if a[0] != b[0]:
+            return self._cross_region()
+        if a[1] != b[1]:
+            return self._cross_az()
+        return self._same_az()
+
+    def client_delay_ns(self) -> int:
+        return self._client()
+
+    def fragment_paths(self, link: str, k: int, m: int, seed: int) -> BufferedDraws:
+        """Erasure-coded deliveries on ``link``: each draw is a row
+        ``[k-th fastest delay, fragment indices in arrival order...]`` of k + m
+        independent paths, from a stream of their own, a block of rows at a time."""
+        base = self.links[link]
+        model = LinkModel(f"{link}/fragments", base.median_ns / 1e3, base.sigma,
+                          base.tail_probability, base.tail_multiplier,
+                          rng=stream(seed, f"network/{link}/fragments"))
+        paths = k + m
+
+        def block(n: int) -> np.ndarray:
+            delays = model.draw_block(n * paths).reshape(n, paths)
+            order = np.argsort(delays, axis=1, kind="stable")
+            kth = np.take_along_axis(delays, order[:, k - 1:k], axis=1)
+            return np.concatenate([kth, order], axis=1)
+
+        return BufferedDraws(block, 1024)
+
+
+def _link_params(cfg: dict) -> dict:
+    return {key: cfg[key] for key in ("median_us", "sigma", "tail_probability", "tail_multiplier")}

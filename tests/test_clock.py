@@ -1,0 +1,46 @@
+"""Node clocks: offset, drift, a bound that grows between syncs, never backwards."""
+
+import pytest
+
+from dsqlbench.clock import NodeClock, t_start_from
+
+S = 10**9
+
+
+def test_reading_brackets_true_time_within_the_bound():
+    clock = NodeClock("n", offset_ns=5_000, drift_ppm=10, error_bound_ns=20_000,
+                      drift_bound_ppm=50, sync_interval_ns=S)
+    for t in range(0, 5 * S, S // 7):
+        r = clock.read(t)
+        assert r.earliest_ns <= t <= r.latest_ns
+        assert clock.is_honest(t)
+
+
+def test_bound_grows_with_time_since_sync_and_resets():
+    clock = NodeClock("n", 0, 0, 1_000, drift_bound_ppm=50, sync_interval_ns=S)
+    assert clock.bound_at(0) == 1_000
+    assert clock.bound_at(S // 2) == 1_000 + 25_000
+    assert clock.bound_at(S) == 1_000
+
+
+def test_readings_never_run_backwards_across_a_sync():
+    clock = NodeClock("n", 0, drift_ppm=100, error_bound_ns=0, drift_bound_ppm=0,
+                      sync_interval_ns=S)
+    before = clock.read(S - 1)
+    after = clock.read(S)  # the sync pulls the clock back by the drift it gathered
+    assert after.now_ns >= before.now_ns
+
+
+def test_commit_wait_target_is_the_first_time_earliest_passes():
+    clock = NodeClock("n", offset_ns=-3_000, drift_ppm=0, error_bound_ns=2_000,
+                      drift_bound_ppm=0, sync_interval_ns=S)
+    t = clock.true_time_when_earliest_passes(100_000, true_now_ns=0)
+    assert t + clock.offset_at(t) - clock.bound_at(t) > 100_000
+    assert (t - 1) + clock.offset_at(t - 1) - clock.bound_at(t - 1) <= 100_000
+
+
+def test_t_start_policy_names():
+    r = NodeClock("n", 0, 0, 10, 0, S).read(1_000)
+    assert [t_start_from(r, p) for p in ("earliest", "now", "latest")] == [990, 1_000, 1_010]
+    with pytest.raises(ValueError):
+        t_start_from(r, "soon")
