@@ -150,7 +150,11 @@ WORKLOAD_SCHEMA: dict = {
     "workload": {
         "name": _str(REQUIRED, "name of the workload, shown in results"),
         "description": _str("", "one line saying what the workload measures"),
-        "kind": _str("ycsb", "which load generator runs it", choices=["ycsb"]),
+        "kind": _str(
+            "ycsb",
+            "which load generator runs it: ycsb (the [ycsb] mix) or bank (two-account transfers)",
+            choices=["ycsb", "bank"],
+        ),
         "topology": _str(
             DEFAULT_TOPOLOGY,
             "shipped topology name, or path to a topology file (relative to this file)",
@@ -232,6 +236,10 @@ WORKLOAD_SCHEMA: dict = {
             "ordered: storage key = key id; hashed: FNV-1a of the key id",
             choices=["ordered", "hashed"],
         ),
+    },
+    "bank": {
+        "initial_balance": _int(1000, "bank: every account's balance after the load", ge=0, le=10**12),
+        "amount_max": _int(100, "bank: each transfer moves 1..amount_max", ge=1, le=10**9),
     },
     "retry": {
         "max_attempts": _int(10, "attempts per logical transaction, first try included", ge=1, le=1000),

@@ -62,6 +62,7 @@ def _line(console: Console, text: str) -> None:
     # soft_wrap: a piped line stays one line however narrow rich thinks the output is.
     console.print(text, highlight=False, soft_wrap=True)
 
+
 def _header(summary: dict, sim: dict) -> str:
     config = summary.get("config") or {}
     kernels = summary.get("kernels") or {}
@@ -77,16 +78,12 @@ def _header(summary: dict, sim: dict) -> str:
 
 
 def _config_name(config: dict, section: str) -> str:
-    """The name of the workload or topology, whichever way the config spells it."""
+    """The name of the workload (``workload.name``) or topology (``topology.topology.name``)."""
     value = config.get(section)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("name", "file", "path"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    if section == "workload" and isinstance(config.get("name"), str):
-        return config["name"]
+    if section == "topology" and isinstance(value, dict):
+        value = value.get("topology")
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
+        return value["name"]
     return _DASH
 
 

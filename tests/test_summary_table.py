@@ -29,7 +29,7 @@ def make_summary(recorder: Recorder | None = None) -> dict:
             recorder.statement("read", 800_000, i * MS)
             recorder.read_wait(1000 * (i % 2), i * MS)
             recorder.visibility(3 * MS, i * MS)
-    config = {"workload": {"name": "ycsb-a"}, "topology": {"name": "single-region"}}
+    config = {"workload": {"name": "ycsb-a"}, "topology": {"topology": {"name": "single-region"}}}
     kernels = {"conflicts": "python", "erasure": "python", "merge": "python"}
     host = {"wall_s": 2.5, "sim_txn_per_wall_s": 12345.0, "events_per_wall_s": 98765.0}
     return build_summary(config, None, 42, kernels, recorder.summarize(S, S), host,

@@ -154,6 +154,7 @@ class Cluster:
             lambda n: np.maximum(median_ns * np.exp(sigma * rng.standard_normal(n)), 1).astype(np.int64))
         self.read_service_ns = int(topo["storage"]["read_service_us"] * US)
         self.scan_row_ns = int(topo["storage"]["scan_row_service_us"] * US)
+        self.apply_ns = int(topo["storage"]["apply_service_us"] * US)
         self.qp_service_ns = int(topo["qp"]["statement_service_us"] * US)
         adj = topo["adjudicator"]
         self.batch_window_ns = int(adj["batch_window_us"] * US)
@@ -455,7 +456,8 @@ class Cluster:
             if node.place[0] != crossbar.place[0]:
                 continue
             row = self._fragment_paths.next()  # [k-th fastest delay, arrival order...]
-            arrival = max(self.env.now + row[0], node.last_arrival_ns)
+            arrival = max(self.env.now + row[0] + self.apply_ns * len(batch.keys),
+                          node.last_arrival_ns)
             node.last_arrival_ns = arrival
             if fragmented is not None:
                 payload, decoded = rebuild_payload(fragmented, row[1:k + 1], code, kernels.join_payload)
@@ -473,6 +475,13 @@ class Cluster:
         while waiters and waiters[0][0] <= watermark_ns:
             _, _, event = heapq.heappop(waiters)
             self._schedule(arrival_ns - self.env.now, event.succeed)
+
+    def audit_replicas(self) -> list[StorageReplica]:
+        """One caught-up replica per shard (the first AZ's), for end-of-run audits."""
+        now = self.env.now
+        for shard_nodes in self.replicas:
+            shard_nodes[0].catch_up(now)
+        return [shard_nodes[0].core for shard_nodes in self.replicas]
 
     # -- housekeeping ------------------------------------------------------------------
     def trim(self) -> None:

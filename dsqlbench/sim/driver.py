@@ -27,6 +27,7 @@ from dsqlbench.components.messages import AbortReason
 from dsqlbench.components.qp import RetryPolicy, Transaction
 from dsqlbench.sim.cluster import CommitResult, Cluster, MS
 from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.workload.bank import decode_balance, encode_balance
 
 ATTEMPTS_PER_TXN_MAX = 1024  # attempt uids are txn_id * this + attempt
 
@@ -185,9 +186,26 @@ class Driver:
             return self._commit_read_only(qp)
         return (yield from self._write_and_commit(qp, txn, op.key, times))
 
-    def _write_and_commit(self, qp: int, txn: Transaction, key: int, times: dict):
+    def _op_transfer(self, qp, txn, op, times):
+        """Bank: move ``op.amount`` from ``op.key`` to ``op.key2`` (both read first)."""
+        source = yield from self._read_row(qp, txn, op.key, times)
+        target = yield from self._read_row(qp, txn, op.key2, times)
+        if source is None or target is None:
+            return self._commit_read_only(qp)
+        writes = {
+            op.key: encode_balance(decode_balance(source[1]) - op.amount, op.value_bytes),
+            op.key2: encode_balance(decode_balance(target[1]) + op.amount, op.value_bytes),
+        }
+        return (yield from self._write_and_commit(qp, txn, writes, times))
+
+    def _write_and_commit(self, qp: int, txn: Transaction, writes: int | dict, times: dict):
+        """Spool the post-images (a key alone: this transaction's stamp) and commit."""
         cluster = self.cluster
-        reason = cluster.qps[qp].write(txn, key, self.value_for(txn.txn_id, key))
+        if not isinstance(writes, dict):
+            writes = {writes: self.value_for(txn.txn_id, writes)}
+        reason = ""
+        for key, value in writes.items():
+            reason = reason or cluster.qps[qp].write(txn, key, value)
         reason = reason or cluster.qps[qp].check_duration(txn, self.env.now)
         if reason:
             return CommitResult(False, reason=reason)
@@ -237,4 +255,5 @@ _OPERATIONS = {
     "insert": Driver._op_insert,
     "scan": Driver._op_scan,
     "rmw": Driver._op_rmw,
+    "transfer": Driver._op_transfer,
 }

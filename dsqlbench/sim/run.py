@@ -25,6 +25,7 @@ from dsqlbench.checkers.oracle import Oracle
 from dsqlbench.metrics import Recorder
 from dsqlbench.sim.cluster import Cluster, S
 from dsqlbench.sim.driver import Driver
+from dsqlbench.workload.bank import BankWorkload, audit
 from dsqlbench.workload.ycsb import YcsbWorkload
 
 PROGRESS_STEPS = 100
@@ -47,12 +48,12 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     env = simpy.Environment()
     recorder = Recorder(warmup_end_ns, int(run["timeseries_interval_s"] * S))
     oracle = Oracle()
-    workload = YcsbWorkload(cfg)
+    workload = make_workload(cfg)
     load_keys = workload.load_keys()
     cluster = Cluster(env, cfg, recorder, oracle, load_keys)
     stop = env.event()
     driver = Driver(env, cluster, workload, cfg, recorder, oracle, stop)
-    cluster.load(load_keys, driver.value_for)
+    cluster.load(load_keys, _load_value(workload, driver))
     cluster.start()
     driver.start()
     _every(env, TRIM_INTERVAL_NS, cluster.trim)
@@ -67,6 +68,8 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     _record_clocks(cluster, recorder)
     simulated = recorder.summarize(duration_ns - warmup_end_ns, end_ns)
     simulated["checks"] = oracle.check()
+    if isinstance(workload, BankWorkload):
+        simulated["checks"]["bank"] = audit(cluster.audit_replicas(), workload.expected_total())
     wall_s = time.perf_counter() - wall_start
     attempts = simulated["transactions"]["attempted"]
     host = {
@@ -79,6 +82,21 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     tables = {"transactions": recorder.transactions_table(),
               "timeseries": recorder.timeseries_table(end_ns)}
     return RunOutput(simulated, tables, host, kernels.implementations())
+
+
+def make_workload(cfg: dict):
+    """The load generator named by ``workload.kind``."""
+    kind = cfg["workload"]["kind"]
+    if kind == "bank":
+        return BankWorkload(cfg)
+    assert kind == "ycsb", kind
+    return YcsbWorkload(cfg)
+
+
+def _load_value(workload, driver: Driver):
+    if isinstance(workload, BankWorkload):
+        return lambda _txn_id, key: workload.initial_value(key)
+    return driver.value_for
 
 
 def _per(count: int, wall_s: float) -> float:
