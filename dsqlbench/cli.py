@@ -50,9 +50,12 @@ def cli(debug: bool) -> None:
 @click.option("--progress", type=click.Choice(["auto", "bar", "jsonl", "none"]), default="auto",
               show_default=True, help="Progress display (a bar only on a terminal).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it holds a previous run.")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Simulate N times: host (wall-clock) figures become samples for "
+                   "statistical comparison; the simulated figures must repeat exactly.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the run folder.")
 def run(workload, topology, overrides, seed, duration, transactions, out_dir, results_root,
-        progress, overwrite, quiet) -> None:
+        progress, overwrite, repeat, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
     from dsqlbench.results import build_summary, default_run_dir, git_revision, write_run
@@ -71,11 +74,14 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         console.print(f"SEED={_State.seed} workload={cfg['workload']['name']} "
                       f"topology={cfg['topology']['topology']['name']}", highlight=False)
     total_s = None if cfg["run"]["transactions"] else cfg["run"]["duration_s"]
-    with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
-        output = simulate(cfg, progress=lambda _now, snap: bar.update(snap))
+    outputs = []
+    for _ in range(repeat):
+        with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
+            outputs.append(simulate(cfg, progress=lambda _now, snap: bar.update(snap)))
+    output = outputs[0]
     summary = build_summary(
         cfg, config_mod.config_sha256(cfg), _State.seed, output.kernels, output.simulated,
-        output.host, __version__, git_revision(Path.cwd()))
+        repeated_host(outputs), __version__, git_revision(Path.cwd()))
     write_run(target, summary, output.tables, overwrite=overwrite)
     if quiet:
         click.echo(str(target))
@@ -83,6 +89,28 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         render_summary(summary, console)
         console.print(f"results: {target}", highlight=False)
     _fail_on_checks(output.simulated)
+
+
+def repeated_host(outputs) -> dict:
+    """Host figures of N repeats: medians as headline, every sample kept.
+
+    Repeats of one config and seed must agree exactly on every simulated figure; a
+    difference is a determinism bug, and it fails loudly here.
+    """
+    import json
+    import statistics
+
+    first = json.dumps(outputs[0].simulated, sort_keys=True)
+    for index, other in enumerate(outputs[1:], start=2):
+        if json.dumps(other.simulated, sort_keys=True) != first:
+            raise AssertionError(f"repeat {index} simulated different figures: determinism bug")
+    names = [k for k, v in outputs[0].host.items() if isinstance(v, float)]
+    samples = {name: [o.host[name] for o in outputs] for name in names}
+    host = dict(outputs[0].host)
+    host.update({name: statistics.median(values) for name, values in samples.items()})
+    host["repeats"] = len(outputs)
+    host["samples"] = samples
+    return host
 
 
 def _refuse_occupied(target: Path, overwrite: bool) -> None:
@@ -102,17 +130,23 @@ def _fail_on_checks(simulated: dict) -> None:
 
 
 @cli.command()
-def workloads() -> None:
+@click.option("--keys", is_flag=True, help="List every config key with its type, default and allowed values.")
+def workloads(keys: bool) -> None:
     """List the shipped workloads and topologies, one line each."""
     from dsqlbench import config as config_mod
 
     console = Console()
+    if keys:
+        for doc in config_mod.schema_keys():
+            console.print(f"{doc.key:<44} {doc.type:<6} default {doc.default!r:<14} "
+                          f"{doc.allowed}  {doc.description}", highlight=False, soft_wrap=True, markup=False)
+        return
     console.print("workloads:", highlight=False)
     for name, description, _path in config_mod.shipped_workloads():
-        console.print(f"  {name:<14} {description}", highlight=False)
+        console.print(f"  {name:<14} {description}", highlight=False, soft_wrap=True, markup=False)
     console.print("topologies:", highlight=False)
     for name, description, _path in config_mod.shipped_topologies():
-        console.print(f"  {name:<14} {description}", highlight=False)
+        console.print(f"  {name:<14} {description}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _register_optional_commands() -> None:

@@ -18,6 +18,8 @@ Invariants:
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from dsqlbench.components.messages import JournalEntry, StorageBatch
@@ -101,34 +103,28 @@ class Crossbar:
 
 # -- the wire format of a storage batch, and its erasure coding --------------------------
 
-_HEADER = np.dtype([("shard", "<i8"), ("watermark", "<i8"), ("count", "<i8")])
+_HEADER = struct.Struct("<3q")  # shard, watermark, record count
 
 
 def batch_to_bytes(batch: StorageBatch) -> bytes:
-    """Header, then keys, timestamps, decision times, value lengths (-1 = delete), values."""
+    """Header, then keys, timestamps, decision times, value lengths (-1 = delete), values.
+
+    Little-endian int64 throughout; one ``struct.pack`` call, since batches are small
+    and numpy's per-array overhead would dominate.
+    """
     n = len(batch.keys)
-    header = np.array([(batch.shard, batch.watermark_ns, n)], dtype=_HEADER)
-    lengths = np.fromiter((-1 if v is None else len(v) for v in batch.values), np.int64, n)
+    lengths = [-1 if v is None else len(v) for v in batch.values]
     decided = batch.decided_true_ns or (0,) * n
-    return b"".join((
-        header.tobytes(),
-        np.asarray(batch.keys, dtype="<i8").tobytes(),
-        np.asarray(batch.ts, dtype="<i8").tobytes(),
-        np.asarray(decided, dtype="<i8").tobytes(),
-        lengths.astype("<i8").tobytes(),
-        b"".join(v for v in batch.values if v is not None),
-    ))
+    head = struct.pack(f"<{3 + 4 * n}q", batch.shard, batch.watermark_ns, n,
+                       *batch.keys, *batch.ts, *decided, *lengths)
+    return head + b"".join([v for v in batch.values if v is not None])
 
 
 def batch_from_bytes(payload: bytes) -> StorageBatch:
-    header = np.frombuffer(payload, dtype=_HEADER, count=1)[0]
-    n = int(header["count"])
-    at = _HEADER.itemsize
-    columns = []
-    for _ in range(4):
-        columns.append(np.frombuffer(payload, dtype="<i8", count=n, offset=at).tolist())
-        at += 8 * n
-    keys, ts, decided, lengths = columns
+    shard, watermark, n = _HEADER.unpack_from(payload, 0)
+    columns = struct.unpack_from(f"<{4 * n}q", payload, _HEADER.size)
+    keys, ts, decided, lengths = (columns[i * n:(i + 1) * n] for i in range(4))
+    at = _HEADER.size + 32 * n
     values: list[bytes | None] = []
     for length in lengths:
         if length < 0:
@@ -137,8 +133,7 @@ def batch_from_bytes(payload: bytes) -> StorageBatch:
             values.append(payload[at:at + length])
             at += length
     assert at == len(payload), "storage batch payload has trailing bytes"
-    return StorageBatch(int(header["shard"]), int(header["watermark"]),
-                        tuple(keys), tuple(ts), tuple(values), tuple(decided))
+    return StorageBatch(shard, watermark, keys, ts, tuple(values), decided)
 
 
 class FragmentedBatch:

@@ -78,6 +78,7 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
         "events_per_wall_s": _per(events, wall_s),
         "events": events,
         "measured_attempts": attempts,
+        "sim_attempts": driver.attempts_total,
     }
     tables = {"transactions": recorder.transactions_table(),
               "timeseries": recorder.timeseries_table(end_ns)}
