@@ -36,7 +36,7 @@ from dsqlbench import kernels
 from dsqlbench.clock import NodeClock
 from dsqlbench.components.adjudicator import Adjudicator
 from dsqlbench.components.crossbar import Crossbar, encode_batch, rebuild_payload
-from dsqlbench.components.journal import Journal, quorum_latency_ns
+from dsqlbench.components.journal import Journal
 from dsqlbench.components.messages import (
     CommitRequest,
     Decision,
@@ -54,6 +54,7 @@ from dsqlbench.sim.topology import Placement, build_placement
 US = 1_000
 MS = 1_000_000
 S = 1_000_000_000
+INBOUND_APPLY_AT = 64  # deliveries a replica may hold unapplied before it catches up
 
 
 @dataclass(slots=True)
@@ -87,6 +88,7 @@ class AdjudicatorNode:
         self.flush_scheduled = False
         self.busy_until_ns = 0
         self.last_append_ns = 0
+        self.quorum_write: BufferedDraws | None = None
 
 
 class StorageNode:
@@ -147,11 +149,6 @@ class Cluster:
 
     # -- construction ------------------------------------------------------------------
     def _init_services(self, topo: dict, seed: int) -> None:
-        rng = stream(seed, "services")
-        sigma = topo["journal"]["write_sigma"]
-        median_ns = topo["journal"]["write_median_us"] * US
-        self._journal_write = BufferedDraws(
-            lambda n: np.maximum(median_ns * np.exp(sigma * rng.standard_normal(n)), 1).astype(np.int64))
         self.read_service_ns = int(topo["storage"]["read_service_us"] * US)
         self.scan_row_ns = int(topo["storage"]["scan_row_service_us"] * US)
         self.apply_ns = int(topo["storage"]["apply_service_us"] * US)
@@ -183,7 +180,30 @@ class Cluster:
             clock = self._new_clock(f"adjudicator-{shard}", topo["clock"]["adjudicator_offset_us"])
             core = Adjudicator(shard, kernels.ConflictTable(self.window_ns), promise_ns)
             journal = Journal(shard, len(self.placement.journal_replicas[shard]))
-            self.adjudicators.append(AdjudicatorNode(self, shard, place, clock, core, journal))
+            node = AdjudicatorNode(self, shard, place, clock, core, journal)
+            node.quorum_write = self._quorum_write_draws(node, topo["journal"])
+            self.adjudicators.append(node)
+
+    def _quorum_write_draws(self, node: AdjudicatorNode, journal_cfg: dict) -> BufferedDraws:
+        """Durability latency of one append: the quorum-th fastest replica round trip
+        (adjudicator -> replica, persist, replica -> adjudicator), drawn in blocks
+        from the journal's own stream."""
+        rng = stream(self.cfg["run"]["seed"], f"journal/{node.shard}/quorum")
+        replicas = self.placement.journal_replicas[node.shard]
+        links = [self.network.link(node.place, r) for r in replicas]
+        median_ns = journal_cfg["write_median_us"] * US
+        sigma = journal_cfg["write_sigma"]
+        quorum = node.journal.quorum
+
+        def block(n: int) -> np.ndarray:
+            trips = np.empty((n, len(links)), dtype=np.int64)
+            for column, link in enumerate(links):
+                persist = np.maximum(median_ns * np.exp(sigma * rng.standard_normal(n)), 1)
+                trips[:, column] = (link.draw_block(n, rng) + persist.astype(np.int64)
+                                    + link.draw_block(n, rng))
+            return np.sort(trips, axis=1)[:, quorum - 1]
+
+        return BufferedDraws(block)
 
     def _build_storage(self, topo: dict) -> None:
         # replicas[shard] -> list of StorageNode, one per storage AZ; replica_for[(shard, place)]
@@ -401,9 +421,7 @@ class Cluster:
         for entry in entries:
             journal.append(entry)
         replicas = self.placement.journal_replicas[node.shard]
-        latencies = [self.network.delay_ns(node.place, r) + self._journal_write.next()
-                     + self.network.delay_ns(r, node.place) for r in replicas]
-        durable_ns = journal.durable_after(issued_ns, quorum_latency_ns(latencies, journal.quorum))
+        durable_ns = journal.durable_after(issued_ns, node.quorum_write.next())
         node.last_append_ns = self.env.now
         for crossbar in self.crossbars:
             source = _nearest(replicas, crossbar.place)
@@ -433,11 +451,6 @@ class Cluster:
             _, batches = core.release()
             for batch in batches:
                 self._deliver(crossbar, batch)
-        region = crossbar.place[0]
-        for shard_nodes in self.replicas:
-            for node in shard_nodes:
-                if node.place[0] == region:
-                    node.catch_up(now)
         self._schedule(self.tick_ns, self._crossbar_tick, crossbar)
 
     def _deliver(self, crossbar: CrossbarNode, batch: StorageBatch) -> None:
@@ -468,6 +481,8 @@ class Cluster:
                     for decided in batch.decided_true_ns:
                         self.recorder.visibility(arrival - decided, arrival)
             node.inbound.append((arrival, batch))
+            if len(node.inbound) > INBOUND_APPLY_AT:
+                node.catch_up(self.env.now)  # replicas nobody reads still apply, in bulk
             self._wake_waiters(node, arrival, batch.watermark_ns)
 
     def _wake_waiters(self, node: StorageNode, arrival_ns: int, watermark_ns: int) -> None:

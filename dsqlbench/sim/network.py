@@ -40,10 +40,12 @@ class LinkModel:
         self._draws = BufferedDraws(self.draw_block)
         self.sample_ns = self._draws.next  # bound once: the hottest call of the lab
 
-    def draw_block(self, n: int) -> np.ndarray:
-        """``n`` one-way delays in integer nanoseconds, at least 1."""
-        delay = self.median_ns * np.exp(self.sigma * self._rng.standard_normal(n))
-        slow = self._rng.random(n) < self.tail_probability
+    def draw_block(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``n`` one-way delays in integer nanoseconds, at least 1 (from ``rng`` if
+        given, else this link's own stream)."""
+        rng = rng or self._rng
+        delay = self.median_ns * np.exp(self.sigma * rng.standard_normal(n))
+        slow = rng.random(n) < self.tail_probability
         delay[slow] *= self.tail_multiplier
         return np.maximum(delay, 1.0).astype(np.int64)
 
@@ -60,6 +62,14 @@ class Network:
         self._same_az = self.links["same_az"].sample_ns
         self._cross_az = self.links["cross_az"].sample_ns
         self._cross_region = self.links["cross_region"].sample_ns
+
+    def link(self, a: Place, b: Place) -> LinkModel:
+        """The link class between two places."""
+        if a[0] != b[0]:
+            return self.links["cross_region"]
+        if a[1] != b[1]:
+            return self.links["cross_az"]
+        return self.links["same_az"]
 
     def delay_ns(self, a: Place, b: Place) -> int:
         if a[0] != b[0]:
