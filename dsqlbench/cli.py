@@ -53,13 +53,16 @@ def cli(debug: bool) -> None:
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Simulate N times: host (wall-clock) figures become samples for "
                    "statistical comparison; the simulated figures must repeat exactly.")
+@click.option("--check", "strict_check", is_flag=True,
+              help="Hold the run to strong snapshot isolation: exit 1 on any forbidden "
+                   "anomaly (stale reads included) or a checker disagreement.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the run folder.")
 def run(workload, topology, overrides, seed, duration, transactions, out_dir, results_root,
-        progress, overwrite, repeat, quiet) -> None:
+        progress, overwrite, repeat, strict_check, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
     from dsqlbench.results import build_summary, default_run_dir, git_revision, write_run
-    from dsqlbench.sim.run import simulate
+    from dsqlbench.sim.run import check_history, simulate
     from dsqlbench.summary_table import ProgressReporter, render_summary
 
     if duration is not None and transactions is not None:
@@ -79,6 +82,7 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
             outputs.append(simulate(cfg, progress=lambda _now, snap: bar.update(snap)))
     output = outputs[0]
+    verdict = check_history(output.simulated, _history(output), strict=strict_check)
     summary = build_summary(
         cfg, config_mod.config_sha256(cfg), _State.seed, output.kernels, output.simulated,
         repeated_host(outputs), __version__, git_revision(Path.cwd()))
@@ -88,7 +92,7 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
     else:
         render_summary(summary, console)
         console.print(f"results: {target}", highlight=False)
-    _fail_on_checks(output.simulated)
+    _fail_on_checks(output.simulated, verdict, strict_check)
 
 
 def repeated_host(outputs) -> dict:
@@ -120,13 +124,66 @@ def _refuse_occupied(target: Path, overwrite: bool) -> None:
                         "or pass --overwrite")
 
 
-def _fail_on_checks(simulated: dict) -> None:
-    oracle = simulated.get("checks", {}).get("oracle", {})
-    if oracle and not oracle.get("ok", True):
-        click.echo(f"dsqlbench: consistency check FAILED (seed {_State.seed}):", err=True)
-        for witness in oracle.get("witnesses", []):
-            click.echo(f"  {witness}", err=True)
-        sys.exit(EXIT_CHECK_FAILED)
+def _history(output) -> list[dict] | None:
+    from dsqlbench.checkers.verdict import history_from_table
+
+    table = output.tables.get("history")
+    return history_from_table(table) if table is not None else None
+
+
+def _fail_on_checks(simulated: dict, verdict: dict, strict: bool) -> None:
+    """Exit 1 when the run broke snapshot isolation (always: that is a lab bug or a
+    control), or, with ``--check``, anything strong snapshot isolation forbids."""
+    oracle = simulated["checks"]["oracle"]
+    failed = not oracle["ok"] or (strict and not (verdict["ok"] and verdict["agree"]))
+    if not failed:
+        return
+    click.echo(f"dsqlbench: consistency check FAILED (model {verdict['model']}, "
+               f"seed {_State.seed}):", err=True)
+    for line in _witness_lines(simulated):
+        click.echo(f"  {line}", err=True)
+    if not verdict["agree"]:
+        click.echo(f"  checker fault: {verdict.get('checker_fault')}", err=True)
+    sys.exit(EXIT_CHECK_FAILED)
+
+
+def _witness_lines(simulated: dict) -> list[str]:
+    checks = simulated["checks"]
+    lines = list(checks["oracle"].get("witnesses", []))
+    elle = checks.get("elle") or {}
+    for name in elle.get("forbidden", []):
+        lines += [f"{name}: {w}" for w in elle.get("witnesses", {}).get(name, [])]
+    return lines
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--model", type=click.Choice(["strong-snapshot-isolation", "snapshot-isolation"]),
+              default="strong-snapshot-isolation", show_default=True)
+def check(run_dir: Path, model: str) -> None:
+    """Re-check a finished run: the Elle-style checker on its list-append history,
+    against the oracle's verdict stored with it. Exit 1 on a forbidden anomaly."""
+    from dsqlbench.checkers.verdict import history_from_table
+    from dsqlbench.results import load_run, read_table
+    from dsqlbench.sim.run import check_history
+
+    summary = load_run(run_dir)
+    _State.seed = summary["seed"]
+    history = None
+    if (run_dir / "history.parquet").exists():
+        history = history_from_table(read_table(run_dir / "history.parquet")[0])
+    simulated = summary["simulated"]
+    verdict = check_history(simulated, history, strict=model == "strong-snapshot-isolation")
+    console = Console()
+    elle = simulated["checks"].get("elle")
+    console.print(f"oracle: {'ok' if verdict['oracle_ok'] else 'VIOLATIONS'}", highlight=False)
+    if elle is not None:
+        console.print(f"elle: {'valid' if elle['valid'] else 'INVALID'}; anomalies "
+                      f"{elle['anomalies'] or 'none'}; allowed {elle['allowed'] or 'none'}",
+                      highlight=False, markup=False)
+    console.print(f"verdict ({model}): {'ok' if verdict['ok'] else 'FAILED'}"
+                  f"{'' if verdict['agree'] else ' (checkers disagree)'}", highlight=False)
+    _fail_on_checks(simulated, verdict, strict=True)
 
 
 @cli.command()
@@ -150,6 +207,9 @@ def workloads(keys: bool) -> None:
 
 
 def _register_optional_commands() -> None:
+    from dsqlbench.commands_results import register
+
+    register(cli)
     try:
         from dsqlbench.bench import bench_command
     except ImportError:

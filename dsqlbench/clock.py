@@ -12,9 +12,15 @@ node, in integer nanoseconds of simulated true time ``t``:
 - readings never run backwards for the component that reads them: each of
   ``earliest``, ``now`` and ``latest`` is clamped to at least the previous value.
 
-Invariant of an honest clock (asserted by ``is_honest``): the true error
-``|offset|`` never exceeds the reported bound. The clock-skew lab (a later issue) adds
-clocks that lie, step and strobe; they subclass this one.
+Faults, per node (``ClockFaults``), for the skew lab: an extra fixed true error that the
+bound does not know of (a clock that lies once it exceeds the bound), strobing (the
+offset jumping between ``+strobe`` and ``-strobe`` every half period), a step at a
+given time, and a disruption window during which the clock has no valid bound
+(ClockBound's status "disrupted"; its readings carry ``valid=False``).
+
+An honest clock's true error ``|offset|`` never exceeds the reported bound
+(``is_honest``); the lab knows true time, so it counts every reading that violates its
+bound instead of trusting it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,35 @@ class ClockReading:
     earliest_ns: int
     now_ns: int
     latest_ns: int
+    valid: bool = True  # False: the clock has no valid bound (disrupted)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockFaults:
+    """Injected clock faults, all in nanoseconds of true time."""
+
+    offset_ns: int = 0  # extra true error the reported bound does not cover
+    strobe_ns: int = 0  # offset jumps between +strobe and -strobe ...
+    strobe_period_ns: int = 10**7  # ... every half of this period
+    step_ns: int = 0  # the offset steps by this much ...
+    step_at_ns: int = 0  # ... from this time on
+    disrupted_from_ns: int = 0  # no valid bound in [from, until)
+    disrupted_until_ns: int = 0
+
+    def offset_at(self, true_ns: int) -> int:
+        offset = self.offset_ns
+        if self.strobe_ns:
+            half = max(1, self.strobe_period_ns // 2)
+            offset += self.strobe_ns if (true_ns // half) % 2 == 0 else -self.strobe_ns
+        if self.step_ns and true_ns >= self.step_at_ns:
+            offset += self.step_ns
+        return offset
+
+    def disrupted(self, true_ns: int) -> bool:
+        return self.disrupted_from_ns <= true_ns < self.disrupted_until_ns
+
+
+NO_FAULTS = ClockFaults()
 
 
 class NodeClock:
@@ -36,11 +71,13 @@ class NodeClock:
 
     __slots__ = (
         "name", "offset_ns", "drift_ppm", "error_bound_ns", "drift_bound_ppm",
-        "sync_interval_ns", "sync_phase_ns", "_last", "max_abs_offset_ns",
+        "sync_interval_ns", "sync_phase_ns", "faults", "_last", "max_abs_offset_ns",
+        "readings", "bound_violations", "invalid_readings",
     )
 
     def __init__(self, name: str, offset_ns: int, drift_ppm: float, error_bound_ns: int,
-                 drift_bound_ppm: float, sync_interval_ns: int, sync_phase_ns: int = 0):
+                 drift_bound_ppm: float, sync_interval_ns: int, sync_phase_ns: int = 0,
+                 faults: ClockFaults = NO_FAULTS):
         assert sync_interval_ns > 0 and error_bound_ns >= 0 and drift_bound_ppm >= 0
         assert 0 <= sync_phase_ns < sync_interval_ns
         self.name = name
@@ -50,15 +87,22 @@ class NodeClock:
         self.drift_bound_ppm = float(drift_bound_ppm)
         self.sync_interval_ns = int(sync_interval_ns)
         self.sync_phase_ns = int(sync_phase_ns)
-        self._last = ClockReading(-(1 << 62), -(1 << 62), -(1 << 62))
+        self.faults = faults
+        # Readings start at 1: a clock cannot read before its epoch, however far behind
+        # it is (the load phase's versions are at timestamp 1, before everything).
+        self._last = ClockReading(1, 1, 1)
         self.max_abs_offset_ns = 0
+        self.readings = 0
+        self.bound_violations = 0  # readings whose true error exceeded their bound
+        self.invalid_readings = 0  # readings taken while the clock had no valid bound
 
     def _since_sync_ns(self, true_ns: int) -> int:
         return (true_ns - self.sync_phase_ns) % self.sync_interval_ns
 
     def offset_at(self, true_ns: int) -> int:
         """True error of this clock at true time ``true_ns`` (positive: clock ahead)."""
-        return self.offset_ns + round(self.drift_ppm * PPM * self._since_sync_ns(true_ns))
+        drift = round(self.drift_ppm * PPM * self._since_sync_ns(true_ns))
+        return self.offset_ns + drift + self.faults.offset_at(true_ns)
 
     def bound_at(self, true_ns: int) -> int:
         """The error bound this clock reports at true time ``true_ns``."""
@@ -71,14 +115,21 @@ class NodeClock:
         last = self._last
         # Never backwards for the reader: a sync can pull `now` back by the drift it
         # had accumulated, and a reader must not see time run in reverse.
+        valid = not self.faults.disrupted(true_ns)
         reading = ClockReading(
             max(now - bound, last.earliest_ns),
             max(now, last.now_ns),
             max(now + bound, last.latest_ns),
+            valid,
         )
         self._last = reading
+        self.readings += 1
         if abs(offset) > self.max_abs_offset_ns:
             self.max_abs_offset_ns = abs(offset)
+        if abs(offset) > bound:
+            self.bound_violations += 1
+        if not valid:
+            self.invalid_readings += 1
         return reading
 
     def is_honest(self, true_ns: int) -> bool:
@@ -94,7 +145,7 @@ class NodeClock:
         the drift of one interval, which the loop absorbs.
         """
         true_ns = true_now_ns
-        for _ in range(64):
+        for _ in range(100_000):
             earliest = true_ns + self.offset_at(true_ns) - self.bound_at(true_ns)
             if earliest > t_ns:
                 return true_ns

@@ -144,6 +144,19 @@ def _link(median_us, sigma, tail_probability, tail_multiplier, what) -> dict:
     }
 
 
+def _clock_role(role: str) -> dict:
+    """Faults of every clock of one role, on top of the per-node offset and drift."""
+    return {
+        "offset_us": _float(0, f"extra fixed true error of every {role} clock, its bound unchanged (may be negative)"),
+        "strobe_us": _float(0, f"{role} clocks jump back and forth by +-strobe_us every strobe_period_ms", ge=0),
+        "strobe_period_ms": _float(10, f"{role} clocks: period of the strobing", gt=0),
+        "step_us": _float(0, f"{role} clocks step by this much at step_at_s (may be negative)"),
+        "step_at_s": _float(0, f"{role} clocks: simulated time of the step", ge=0),
+        "disrupted_from_s": _float(0, f"{role} clocks lose their bound (status disrupted) from this time", ge=0),
+        "disrupted_for_s": _float(0, f"{role} clocks: how long the disruption lasts (0: none)", ge=0),
+    }
+
+
 # --- the schema -----------------------------------------------------------------------
 
 WORKLOAD_SCHEMA: dict = {
@@ -152,8 +165,8 @@ WORKLOAD_SCHEMA: dict = {
         "description": _str("", "one line saying what the workload measures"),
         "kind": _str(
             "ycsb",
-            "which load generator runs it: ycsb (the [ycsb] mix) or bank (two-account transfers)",
-            choices=["ycsb", "bank"],
+            "which load generator runs it: ycsb (the [ycsb] mix), bank (two-account transfers) or list-append (Elle's checkable workload)",
+            choices=["ycsb", "bank", "list-append"],
         ),
         "topology": _str(
             DEFAULT_TOPOLOGY,
@@ -241,6 +254,11 @@ WORKLOAD_SCHEMA: dict = {
         "initial_balance": _int(1000, "bank: every account's balance after the load", ge=0, le=10**12),
         "amount_max": _int(100, "bank: each transfer moves 1..amount_max", ge=1, le=10**9),
     },
+    "list_append": {
+        "keys": _int(16, "list-append: how many lists (keys) transactions share", ge=1, le=1_000_000),
+        "ops_max": _int(4, "list-append: micro-operations per transaction, drawn in 1..ops_max", ge=1, le=100),
+        "read_fraction": _float(0.5, "list-append: share of micro-operations that read a list", ge=0, le=1),
+    },
     "retry": {
         "max_attempts": _int(10, "attempts per logical transaction, first try included", ge=1, le=1000),
         "backoff_ms": _float(1.0, "backoff before the first retry, doubled per retry", ge=0),
@@ -316,14 +334,19 @@ TOPOLOGY_SCHEMA: dict = {
         "drift_bound_ppm": _float(50, "drift the error bound assumes between syncs", ge=0),
         "sync_interval_ms": _float(1000, "interval between clock syncs", gt=0),
         "offset_us": _float(10, "each node's offset is drawn uniformly in +-offset_us", ge=0),
-        "qp_offset_us": _float(0, "extra fixed skew of every QP clock (may be negative)"),
-        "adjudicator_offset_us": _float(0, "extra fixed skew of every adjudicator clock (may be negative)"),
+        "qp": _clock_role("QP"),
+        "adjudicator": _clock_role("adjudicator"),
         "t_start_from": _str(
             "latest",
             "which clock reading the QP takes t_start from",
             choices=["earliest", "now", "latest"],
         ),
         "commit_wait": _bool(True, "adjudicator acknowledges only once its earliest has passed t_commit"),
+        "invalid_clock": _str(
+            "refuse",
+            "a node whose clock has no valid bound: refuse (abort CLOCK_UNAVAILABLE) or trust it anyway",
+            choices=["refuse", "trust"],
+        ),
     },
     "limits": {
         "max_modified_rows": _int(3000, "rows a transaction may modify", ge=1),

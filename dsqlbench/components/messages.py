@@ -29,8 +29,9 @@ class AbortReason:
     LIMIT_BYTES = "LIMIT_BYTES"    # over 10 MiB of modified data (SQLSTATE 54000)
     LIMIT_DURATION = "LIMIT_DURATION"  # open for longer than 300 s
     DUPLICATE_KEY = "DUPLICATE_KEY"  # INSERT of a key that exists at t_start (23505)
+    CLOCK_UNAVAILABLE = "CLOCK_UNAVAILABLE"  # a clock with no valid bound: no timestamps
 
-    RETRYABLE = frozenset({CONFLICT, SCHEMA_CHANGED, PROMISE_EXPIRED})
+    RETRYABLE = frozenset({CONFLICT, SCHEMA_CHANGED, PROMISE_EXPIRED, CLOCK_UNAVAILABLE})
 
 
 # Decisions of the conflict kernel (dsqlbench.kernels.conflicts), as int8 codes.

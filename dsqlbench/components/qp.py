@@ -44,6 +44,7 @@ class Transaction:
     # (key, t_commit of the version returned or 0 if absent) for the consistency oracle
     reads: list[tuple[int, int]] = field(default_factory=list)
     abort_reason: str = ""
+    micro_results: list | None = None  # list-append: the micro-ops as executed
 
     @property
     def read_only(self) -> bool:
@@ -58,23 +59,28 @@ class Transaction:
 
 class QueryProcessor:
     __slots__ = ("index", "clock", "t_start_policy", "limits", "adjudicator_ranges",
-                 "began", "read_only_commits")
+                 "refuse_invalid_clock", "began", "read_only_commits")
 
     def __init__(self, index: int, clock: NodeClock, t_start_policy: str, limits: Limits,
-                 adjudicator_ranges: KeyRanges):
+                 adjudicator_ranges: KeyRanges, refuse_invalid_clock: bool = True):
         self.index = index
         self.clock = clock
         self.t_start_policy = t_start_policy
         self.limits = limits
         self.adjudicator_ranges = adjudicator_ranges
+        self.refuse_invalid_clock = refuse_invalid_clock
         self.began = 0
         self.read_only_commits = 0
 
     def begin(self, txn_id: int, attempt: int, true_now_ns: int) -> Transaction:
+        """Start an attempt; ``abort_reason`` is set when the clock cannot be trusted."""
         reading = self.clock.read(true_now_ns)
         self.began += 1
-        return Transaction(txn_id, attempt, t_start_from(reading, self.t_start_policy),
-                           true_now_ns)
+        txn = Transaction(txn_id, attempt, t_start_from(reading, self.t_start_policy),
+                          true_now_ns)
+        if not reading.valid and self.refuse_invalid_clock:
+            txn.abort_reason = AbortReason.CLOCK_UNAVAILABLE
+        return txn
 
     def write(self, txn: Transaction, key: int, value: bytes | None) -> str:
         """Spool a post-image; returns an abort reason if a DSQL limit is exceeded."""

@@ -33,11 +33,12 @@ import numpy as np
 import simpy
 
 from dsqlbench import kernels
-from dsqlbench.clock import NodeClock
+from dsqlbench.clock import ClockFaults, NodeClock
 from dsqlbench.components.adjudicator import Adjudicator
 from dsqlbench.components.crossbar import Crossbar, encode_batch, rebuild_payload
 from dsqlbench.components.journal import Journal
 from dsqlbench.components.messages import (
+    AbortReason,
     CommitRequest,
     Decision,
     JournalEntry,
@@ -133,6 +134,7 @@ class Cluster:
         self.network = Network(topo["network"], seed)
         self.t_start_policy = topo["clock"]["t_start_from"]
         self.commit_wait = topo["clock"]["commit_wait"]
+        self.refuse_invalid_clock = topo["clock"]["invalid_clock"] == "refuse"
         self._init_services(topo, seed)
         self._clock_rng = stream(seed, "clocks")
         self.clocks: list[NodeClock] = []
@@ -162,14 +164,16 @@ class Cluster:
         self.window_ns = int(topo["limits"]["max_txn_duration_s"] * S)
         self.trim_horizon_ns = int(topo["storage"]["trim_horizon_s"] * S)
 
-    def _new_clock(self, name: str, extra_offset_us: float) -> NodeClock:
+    def _new_clock(self, name: str, role: str) -> NodeClock:
+        """A node clock: a random offset and drift within the configured ranges, a
+        random sync phase, and the faults configured for its role."""
         c = self.topo["clock"]
-        offset_ns = int(self._clock_rng.uniform(-1, 1) * c["offset_us"] * US + extra_offset_us * US)
+        offset_ns = int(self._clock_rng.uniform(-1, 1) * c["offset_us"] * US)
         drift_ppm = float(self._clock_rng.uniform(-1, 1) * c["drift_ppm"])
         sync_ns = max(1, int(c["sync_interval_ms"] * MS))
         phase_ns = int(self._clock_rng.integers(0, sync_ns))
         clock = NodeClock(name, offset_ns, drift_ppm, int(c["error_bound_us"] * US),
-                          c["drift_bound_ppm"], sync_ns, phase_ns)
+                          c["drift_bound_ppm"], sync_ns, phase_ns, _role_faults(c[role]))
         self.clocks.append(clock)
         return clock
 
@@ -177,7 +181,7 @@ class Cluster:
         promise_ns = int(topo["adjudicator"]["promise_ms"] * MS)
         self.adjudicators: list[AdjudicatorNode] = []
         for shard, place in enumerate(self.placement.adjudicators):
-            clock = self._new_clock(f"adjudicator-{shard}", topo["clock"]["adjudicator_offset_us"])
+            clock = self._new_clock(f"adjudicator-{shard}", "adjudicator")
             core = Adjudicator(shard, kernels.ConflictTable(self.window_ns), promise_ns)
             journal = Journal(shard, len(self.placement.journal_replicas[shard]))
             node = AdjudicatorNode(self, shard, place, clock, core, journal)
@@ -227,9 +231,9 @@ class Cluster:
         self.qps: list[QueryProcessor] = []
         self.qp_places: list[Place] = []
         for index, place in enumerate(self.placement.qps):
-            clock = self._new_clock(f"qp-{index}", topo["clock"]["qp_offset_us"])
+            clock = self._new_clock(f"qp-{index}", "qp")
             self.qps.append(QueryProcessor(index, clock, self.t_start_policy, limits,
-                                           self.adjudicator_ranges))
+                                           self.adjudicator_ranges, self.refuse_invalid_clock))
             self.qp_places.append(place)
 
     # -- start-up ----------------------------------------------------------------------
@@ -356,11 +360,20 @@ class Cluster:
         node.flush_scheduled = False
         inbox, node.inbox = node.inbox, []
         now = self.env.now
-        t_propose = node.clock.read(now).earliest_ns
+        reading = node.clock.read(now)
+        t_propose = reading.earliest_ns
         singles = [(r, route) for r, route in inbox if not r.vote]
         votes = [(r, route) for r, route in inbox if r.vote]
-        decisions = node.core.adjudicate([r for r, _ in singles], t_propose)
-        ballots = node.core.vote([r for r, _ in votes], t_propose)
+        self._detect_skew(reading, inbox)
+        if not reading.valid and self.refuse_invalid_clock:
+            # No valid bound: hand out no timestamps rather than risk anomalies.
+            decisions = [Decision(r.txn_id, False, reason=AbortReason.CLOCK_UNAVAILABLE)
+                         for r, _ in singles]
+            ballots = [Vote(r.txn_id, node.shard, False, reason=AbortReason.CLOCK_UNAVAILABLE)
+                       for r, _ in votes]
+        else:
+            decisions = node.core.adjudicate([r for r, _ in singles], t_propose)
+            ballots = node.core.vote([r for r, _ in votes], t_propose)
         done_ns = max(now, node.busy_until_ns) + self.batch_service_ns + self.per_txn_service_ns * len(inbox)
         node.busy_until_ns = done_ns
         committed = [(r, d) for (r, _), d in zip(singles, decisions) if d.committed]
@@ -372,6 +385,15 @@ class Cluster:
         for (request, (final, state)), ballot in zip(votes, ballots):
             delay = done_ns - now + self.network.delay_ns(node.place, final.place)
             self._schedule(delay, self._collect_vote, final, state, ballot, request, node)
+
+    def _detect_skew(self, reading, inbox) -> None:
+        """A t_start beyond the adjudicator's latest reading means the QP's clock, or
+        this one, is off by more than both bounds allow: count it (it is not fatal:
+        t_commit is raised above t_start either way)."""
+        latest = reading.latest_ns
+        detected = sum(1 for request, _ in inbox if request.t_start_ns > latest)
+        if detected:
+            self.recorder.count("clock.skew_detections", detected)
 
     def _reply(self, node: AdjudicatorNode, decision: Decision, origin: Place, reply,
                sent_ns: int, decided_ns: int, durable_ns: int, shards: int = 1) -> None:
@@ -434,8 +456,10 @@ class Cluster:
     def _heartbeat(self, node: AdjudicatorNode) -> None:
         """An idle journal still moves forward: promise nothing at or below now."""
         now = self.env.now
-        if now - node.last_append_ns >= self.heartbeat_ns:
-            ts = node.core.heartbeat(node.clock.read(now).earliest_ns)
+        reading = node.clock.read(now)
+        if now - node.last_append_ns >= self.heartbeat_ns and (
+                reading.valid or not self.refuse_invalid_clock):
+            ts = node.core.heartbeat(reading.earliest_ns)
             if ts is not None:
                 self._append(node, [JournalEntry(ts, -1, (), now)], now)
         self._schedule(self.heartbeat_ns, self._heartbeat, node)
@@ -529,6 +553,19 @@ class _MultiCommit:
         self.votes = []
         self.voters = []
         self.writes = {}
+
+
+def _role_faults(role_cfg: dict) -> ClockFaults:
+    start_ns = int(role_cfg["disrupted_from_s"] * S)
+    return ClockFaults(
+        offset_ns=int(role_cfg["offset_us"] * US),
+        strobe_ns=int(role_cfg["strobe_us"] * US),
+        strobe_period_ns=max(2, int(role_cfg["strobe_period_ms"] * MS)),
+        step_ns=int(role_cfg["step_us"] * US),
+        step_at_ns=int(role_cfg["step_at_s"] * S),
+        disrupted_from_ns=start_ns,
+        disrupted_until_ns=start_ns + int(role_cfg["disrupted_for_s"] * S),
+    )
 
 
 def _nearest(places: tuple[Place, ...], target: Place) -> Place:

@@ -28,6 +28,7 @@ from dsqlbench.components.qp import RetryPolicy, Transaction
 from dsqlbench.sim.cluster import CommitResult, Cluster, MS
 from dsqlbench.sim.seeds import BufferedDraws, stream
 from dsqlbench.workload.bank import decode_balance, encode_balance
+from dsqlbench.workload.listappend import decode_list, encode_list
 
 ATTEMPTS_PER_TXN_MAX = 1024  # attempt uids are txn_id * this + attempt
 
@@ -58,6 +59,7 @@ class Driver:
         self.transactions_max = cfg["run"]["transactions"]
         self.measured_done = 0
         self.attempts_total = 0  # warm-up included: the lab's work, for host rates
+        self.history: list[dict] = []  # list-append transactions, for the Elle checker
         self.next_txn_id = 1
         self.qp_count = len(cluster.qps)
         self._arrival_rng = stream(seed, "driver/arrivals")
@@ -138,7 +140,10 @@ class Driver:
         yield env.timeout(to_qp)
         txn = cluster.qps[qp].begin(txn_id, attempt, env.now)
         times = {"read_ns": 0, "read_wait_ns": 0, "commit_ns": 0, "client_rtt_ns": to_qp}
-        result = yield from _OPERATIONS[op.kind](self, qp, txn, op, times)
+        if txn.abort_reason:  # the QP could not even begin (no trustworthy clock)
+            result = CommitResult(False, reason=txn.abort_reason)
+        else:
+            result = yield from _OPERATIONS[op.kind](self, qp, txn, op, times)
         back = cluster.network.client_delay_ns()
         times["client_rtt_ns"] += back
         yield env.timeout(back)
@@ -198,6 +203,29 @@ class Driver:
         }
         return (yield from self._write_and_commit(qp, txn, writes, times))
 
+    def _op_listappend(self, qp, txn, op, times):
+        """List-append: each micro-op reads its list (own writes first), appends if asked."""
+        results = []
+        txn.micro_results = results
+        for f, key, _ in op.micro_ops:
+            found, own = txn.own_write(key)
+            if found:
+                current = decode_list(own)
+            else:
+                version = yield from self._read_row(qp, txn, key, times)
+                current = decode_list(version[1]) if version else []
+            if f == "r":
+                results.append(["r", key, current])
+            else:
+                value = self.workload.fresh_value()  # unique per attempt, retries included
+                reason = self.cluster.qps[qp].write(txn, key, encode_list(current + [value]))
+                if reason:
+                    return CommitResult(False, reason=reason)
+                results.append(["append", key, value])
+        if not txn.writes:
+            return self._commit_read_only(qp)
+        return (yield from self._write_and_commit(qp, txn, dict(txn.writes), times))
+
     def _write_and_commit(self, qp: int, txn: Transaction, writes: int | dict, times: dict):
         """Spool the post-images (a key alone: this transaction's stamp) and commit."""
         cluster = self.cluster
@@ -212,6 +240,10 @@ class Driver:
         started = self.env.now
         result = yield from cluster.commit(qp, txn, cluster.qp_service_ns)
         times["commit_ns"] = self.env.now - started
+        if result.committed and result.t_commit_ns > cluster.qps[qp].clock.read(self.env.now).latest_ns:
+            # The commit happened before its ack arrived, yet its timestamp is beyond
+            # this QP's latest reading: one of the two clocks is off by more than its bound.
+            self.recorder.count("clock.skew_detections")
         return result
 
     def _commit_read_only(self, qp: int) -> CommitResult:
@@ -224,16 +256,22 @@ class Driver:
                 intended_ns: int, start_ns: int, final: bool) -> None:
         uid = txn.txn_id * ATTEMPTS_PER_TXN_MAX + txn.attempt
         self.attempts_total += 1
-        if txn.reads:
-            self.oracle.reads(uid, txn.t_start_ns, txn.reads)
         read_write = bool(txn.writes) and result.t_commit_ns >= 0
-        if read_write:
-            self.oracle.committed(uid, txn.t_start_ns, result.t_commit_ns, list(txn.writes))
+        if not txn.abort_reason:
+            self.oracle.attempt(uid, txn.t_start_ns, start_ns, txn.reads,
+                                result.t_commit_ns if read_write else -1, txn.writes,
+                                self.env.now)
         if times["commit_ns"]:
             # What a client issuing COMMIT as its own statement would see: the commit
             # protocol plus the QP's statement work and one client round trip.
             commit_statement_ns = (times["commit_ns"] + times["client_rtt_ns"])
             self.recorder.statement("commit", commit_statement_ns, self.env.now)
+        if op.kind == "listappend" and not txn.abort_reason:
+            self.history.append({
+                "id": uid, "process": client, "type": "ok" if result.committed else "fail",
+                # An aborted attempt's appends never happened; its reads say nothing.
+                "ops": [m for m in txn.micro_results or [] if result.committed or m[0] == "append"],
+                "invoke_ns": start_ns, "complete_ns": self.env.now})
         place = self.cluster.qp_places[qp]
         self.recorder.attempt(
             txn_id=txn.txn_id, attempt=txn.attempt, txn_type=op.kind, client=client, qp=f"qp-{qp}",
@@ -256,4 +294,5 @@ _OPERATIONS = {
     "scan": Driver._op_scan,
     "rmw": Driver._op_rmw,
     "transfer": Driver._op_transfer,
+    "listappend": Driver._op_listappend,
 }

@@ -22,10 +22,12 @@ import simpy
 
 from dsqlbench import kernels
 from dsqlbench.checkers.oracle import Oracle
+from dsqlbench.checkers.verdict import history_table, judge
 from dsqlbench.metrics import Recorder
 from dsqlbench.sim.cluster import Cluster, S
 from dsqlbench.sim.driver import Driver
 from dsqlbench.workload.bank import BankWorkload, audit
+from dsqlbench.workload.listappend import ListAppendWorkload
 from dsqlbench.workload.ycsb import YcsbWorkload
 
 PROGRESS_STEPS = 100
@@ -65,9 +67,10 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     env.run(until=stop)
     end_ns = env.now
     events = next(env._eid)  # SimPy's event counter: how many events were scheduled
-    _record_clocks(cluster, recorder)
+    checks = oracle.check()
+    _record_clocks(cluster, recorder, checks["oracle"])
     simulated = recorder.summarize(duration_ns - warmup_end_ns, end_ns)
-    simulated["checks"] = oracle.check()
+    simulated["checks"] = checks
     if isinstance(workload, BankWorkload):
         simulated["checks"]["bank"] = audit(cluster.audit_replicas(), workload.expected_total())
     wall_s = time.perf_counter() - wall_start
@@ -82,7 +85,24 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     }
     tables = {"transactions": recorder.transactions_table(),
               "timeseries": recorder.timeseries_table(end_ns)}
+    if driver.history:
+        tables["history"] = history_table(driver.history)
     return RunOutput(simulated, tables, host, kernels.implementations())
+
+
+def check_history(simulated: dict, history: list[dict] | None, strict: bool) -> dict:
+    """Run the black-box checker on a list-append history (if any) and combine it with
+    the oracle's verdict already in ``simulated``; returns the combined verdict."""
+    elle = None
+    if history:
+        from dsqlbench.checkers.elle import check_list_append
+
+        model = "strong-snapshot-isolation" if strict else "snapshot-isolation"
+        elle = check_list_append(history, realtime=True, model=model)
+        simulated["checks"]["elle"] = elle
+    verdict = judge(simulated["checks"]["oracle"], elle, strict)
+    simulated["checks"]["verdict"] = verdict
+    return verdict
 
 
 def make_workload(cfg: dict):
@@ -90,13 +110,17 @@ def make_workload(cfg: dict):
     kind = cfg["workload"]["kind"]
     if kind == "bank":
         return BankWorkload(cfg)
+    if kind == "list-append":
+        return ListAppendWorkload(cfg)
     assert kind == "ycsb", kind
     return YcsbWorkload(cfg)
 
 
 def _load_value(workload, driver: Driver):
-    if isinstance(workload, BankWorkload):
-        return lambda _txn_id, key: workload.initial_value(key)
+    """What the load phase stores: the workload's initial value, else YCSB's row."""
+    initial_value = getattr(workload, "initial_value", None)
+    if initial_value is not None:
+        return lambda _txn_id, key: initial_value(key)
     return driver.value_for
 
 
@@ -112,9 +136,18 @@ def _every(env: simpy.Environment, interval_ns: int, action: Callable[[], None])
     env.timeout(interval_ns).callbacks.append(tick)
 
 
-def _record_clocks(cluster: Cluster, recorder: Recorder) -> None:
+def _record_clocks(cluster: Cluster, recorder: Recorder, oracle_verdict: dict) -> None:
+    """The clock-skew figures of the run: configuration, what the clocks really did,
+    and what it cost (read waits and commit waits are in their own sections)."""
     clock_cfg = cluster.topo["clock"]
     recorder.clock("error_bound_us", clock_cfg["error_bound_us"])
     recorder.clock("t_start_from", clock_cfg["t_start_from"])
     recorder.clock("commit_wait", clock_cfg["commit_wait"])
-    recorder.clock("max_abs_offset_us_seen", max(c.max_abs_offset_ns for c in cluster.clocks) / 1e3)
+    recorder.clock("invalid_clock", clock_cfg["invalid_clock"])
+    for role in ("qp", "adjudicator"):
+        clocks = [c for c in cluster.clocks if c.name.startswith(role + "-")]
+        recorder.clock(f"{role}_max_abs_offset_us", max(c.max_abs_offset_ns for c in clocks) / 1e3)
+        recorder.clock(f"{role}_bound_violations", sum(c.bound_violations for c in clocks))
+        recorder.clock(f"{role}_invalid_readings", sum(c.invalid_readings for c in clocks))
+    recorder.clock("stale_reads", oracle_verdict["stale_reads"])
+    recorder.clock("realtime_violations", oracle_verdict["realtime_violations"])
