@@ -44,3 +44,42 @@ def test_t_start_policy_names():
     assert [t_start_from(r, p) for p in ("earliest", "now", "latest")] == [990, 1_000, 1_010]
     with pytest.raises(ValueError):
         t_start_from(r, "soon")
+
+
+def faulty(**faults):
+    from dsqlbench.clock import ClockFaults
+
+    return NodeClock("n", 0, 0, error_bound_ns=1_000, drift_bound_ppm=0, sync_interval_ns=S,
+                     faults=ClockFaults(**faults))
+
+
+def test_an_offset_beyond_the_bound_makes_the_clock_lie_and_is_counted():
+    clock = faulty(offset_ns=-5_000)
+    reading = clock.read(S)
+    assert reading.latest_ns < S  # true time is outside [earliest, latest]
+    assert not clock.is_honest(S) and clock.bound_violations == 1
+    assert clock.max_abs_offset_ns == 5_000
+
+
+def test_strobing_jumps_back_and_forth_but_readings_never_go_back():
+    clock = faulty(strobe_ns=3_000, strobe_period_ns=10_000)
+    assert clock.offset_at(0) == 3_000 and clock.offset_at(5_000) == -3_000
+    nows = [clock.read(t).now_ns for t in range(10_000, 60_000, 1_000)]
+    assert nows == sorted(nows)  # clamped: the reader never sees time run backwards
+
+
+def test_a_step_applies_from_its_time_on():
+    clock = faulty(step_ns=7_000, step_at_ns=S)
+    assert clock.offset_at(S - 1) == 0 and clock.offset_at(S) == 7_000
+
+
+def test_a_disrupted_clock_has_no_valid_bound_in_its_window():
+    clock = faulty(disrupted_from_ns=S, disrupted_until_ns=2 * S)
+    assert clock.read(S - 1).valid
+    assert not clock.read(S).valid and clock.invalid_readings == 1
+    assert clock.read(2 * S).valid
+
+
+def test_readings_never_fall_below_the_epoch():
+    clock = faulty(offset_ns=-10 * S)
+    assert clock.read(S).earliest_ns >= 1
