@@ -38,7 +38,7 @@ class Oracle:
 
     def load(self, keys, t_ns: int) -> None:
         """The bulk load: every key has a version at ``t_ns``, acknowledged at time 0."""
-        for key in keys.tolist():
+        for key in (keys.tolist() if hasattr(keys, "tolist") else keys):
             self.writes[key] = [(t_ns, 0, 0, 0)]
 
     def attempt(self, uid: int, t_start_ns: int, began_true_ns: int,

@@ -103,28 +103,51 @@ class Crossbar:
 
 # -- the wire format of a storage batch, and its erasure coding --------------------------
 
-_HEADER = struct.Struct("<3q")  # shard, watermark, record count
+_HEADER = struct.Struct("<4q")  # shard, watermark, record count, key width (0: int64)
+_INT63 = (1 << 63) - 1
 
 
 def batch_to_bytes(batch: StorageBatch) -> bytes:
-    """Header, then keys, timestamps, decision times, value lengths (-1 = delete), values.
+    """Header, keys, timestamps, decision times, value lengths (-1 = delete), values.
 
-    Little-endian int64 throughout; one ``struct.pack`` call, since batches are small
-    and numpy's per-array overhead would dominate.
+    Little-endian int64 throughout, packed with one ``struct.pack`` call since batches
+    are small. Keys wider than int64 (SQL keys) go as fixed-width unsigned big-endian
+    integers of the batch's widest key, so every key round-trips exactly.
     """
     n = len(batch.keys)
     lengths = [-1 if v is None else len(v) for v in batch.values]
     decided = batch.decided_true_ns or (0,) * n
-    head = struct.pack(f"<{3 + 4 * n}q", batch.shard, batch.watermark_ns, n,
-                       *batch.keys, *batch.ts, *decided, *lengths)
-    return head + b"".join([v for v in batch.values if v is not None])
+    width = _key_width(batch.keys)
+    if width == 0:
+        head = struct.pack(f"<{4 + 4 * n}q", batch.shard, batch.watermark_ns, n, 0,
+                           *batch.keys, *batch.ts, *decided, *lengths)
+        keys_blob = b""
+    else:
+        head = struct.pack(f"<{4 + 3 * n}q", batch.shard, batch.watermark_ns, n, width,
+                           *batch.ts, *decided, *lengths)
+        keys_blob = b"".join(k.to_bytes(width, "big") for k in batch.keys)
+    return head + keys_blob + b"".join([v for v in batch.values if v is not None])
+
+
+def _key_width(keys) -> int:
+    widest = max(keys, default=0)
+    return 0 if widest <= _INT63 else (widest.bit_length() + 7) // 8
 
 
 def batch_from_bytes(payload: bytes) -> StorageBatch:
-    shard, watermark, n = _HEADER.unpack_from(payload, 0)
-    columns = struct.unpack_from(f"<{4 * n}q", payload, _HEADER.size)
-    keys, ts, decided, lengths = (columns[i * n:(i + 1) * n] for i in range(4))
-    at = _HEADER.size + 32 * n
+    shard, watermark, n, width = _HEADER.unpack_from(payload, 0)
+    at = _HEADER.size
+    if width == 0:
+        columns = struct.unpack_from(f"<{4 * n}q", payload, at)
+        keys, ts, decided, lengths = (columns[i * n:(i + 1) * n] for i in range(4))
+        at += 32 * n
+    else:
+        columns = struct.unpack_from(f"<{3 * n}q", payload, at)
+        ts, decided, lengths = (columns[i * n:(i + 1) * n] for i in range(3))
+        at += 24 * n
+        keys = tuple(int.from_bytes(payload[at + i * width:at + (i + 1) * width], "big")
+                     for i in range(n))
+        at += width * n
     values: list[bytes | None] = []
     for length in lengths:
         if length < 0:

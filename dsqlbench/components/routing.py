@@ -1,6 +1,7 @@
 """Key-range sharding: which adjudicator shard or storage shard owns a key.
 
-Keys are non-negative int64. A ``KeyRanges`` with boundaries ``b_1 < ... < b_{n-1}``
+Keys are non-negative ints: int64 for the key-value workloads, wider for SQL keys
+(table and primary key encoded order-preservingly). A ``KeyRanges`` with boundaries ``b_1 < ... < b_{n-1}``
 gives shard ``i`` the keys in ``[b_i, b_{i+1})`` (``b_0 = 0``, ``b_n`` = 2**63). The
 boundaries are chosen once per run from the loaded keys (equal-sized shards), as a
 real system splits by size; they never change during a run.
@@ -25,12 +26,15 @@ class KeyRanges:
         self.count = len(bounds) + 1
 
     @classmethod
-    def split_evenly(cls, keys: np.ndarray, shards: int) -> "KeyRanges":
+    def split_evenly(cls, keys, shards: int) -> "KeyRanges":
         """Boundaries at the quantiles of ``keys`` so each shard holds about as many."""
         assert shards >= 1
         if shards == 1 or len(keys) == 0:
             return cls([])
-        ordered = np.unique(keys)
+        if isinstance(keys, np.ndarray):
+            ordered = np.unique(keys).tolist()
+        else:  # Python ints, possibly wider than 64 bits (SQL keys)
+            ordered = sorted(set(keys))
         picks = [int(ordered[(len(ordered) * i) // shards]) for i in range(1, shards)]
         bounds = sorted({b for b in picks if b > 0})
         return cls(bounds)

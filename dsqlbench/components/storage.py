@@ -93,6 +93,31 @@ class StorageReplica:
             i += 1
         return rows
 
+    def scan_range(self, low_key: int, high_key: int, t_ns: int, limit: int | None = None,
+                   row_filter=None, projection=None, descending: bool = False
+                   ) -> tuple[list[tuple[int, object]], int]:
+        """Live rows with ``low_key <= key < high_key`` as of ``t_ns``, filtered and
+        projected here (pushdown): returns ``([(key, projected)], rows examined)``.
+        ``limit`` counts rows after the filter."""
+        keys = self.sorted_keys
+        first, last = bisect_left(keys, low_key), bisect_left(keys, high_key)
+        indices = range(last - 1, first - 1, -1) if descending else range(first, last)
+        rows: list[tuple[int, object]] = []
+        examined = 0
+        for i in indices:
+            if limit is not None and len(rows) >= limit:
+                break
+            key = keys[i]
+            version = self.read(key, t_ns)
+            if version is None or version[1] is None:
+                continue
+            examined += 1
+            value = version[1]
+            if row_filter is not None and not row_filter(key, value):
+                continue
+            rows.append((key, value if projection is None else projection(key, value)))
+        return rows, examined
+
     # -- garbage collection ----------------------------------------------------------
     def trim(self, horizon_ns: int) -> int:
         """Drop versions no read at or above ``horizon_ns`` can need; returns how many."""

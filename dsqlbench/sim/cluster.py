@@ -237,17 +237,23 @@ class Cluster:
             self.qp_places.append(place)
 
     # -- start-up ----------------------------------------------------------------------
-    def load(self, keys: np.ndarray, value_for) -> None:
+    def load(self, keys, value_for) -> None:
         """Bulk-load every replica at timestamp 1, before any transaction starts."""
+        keys = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
+        self.load_items([(key, value_for(0, key)) for key in keys])
+
+    def load_items(self, items: list[tuple[int, bytes]]) -> None:
+        """Bulk-load ``(key, value)`` pairs into every replica at timestamp 1."""
         shard_of = self.storage_ranges.shard_of
-        per_shard: list[list[int]] = [[] for _ in range(self.storage_ranges.count)]
-        for key in keys.tolist():
-            per_shard[shard_of(key)].append(key)
-        for shard, shard_keys in enumerate(per_shard):
-            values = [value_for(0, key) for key in shard_keys]
+        per_shard: list[tuple[list, list]] = [([], []) for _ in range(self.storage_ranges.count)]
+        for key, value in items:
+            shard_keys, shard_values = per_shard[shard_of(key)]
+            shard_keys.append(key)
+            shard_values.append(value)
+        for shard, (shard_keys, shard_values) in enumerate(per_shard):
             for node in self.replicas[shard]:
-                node.core.load(shard_keys, values, 1)
-        self.oracle.load(keys, 1)
+                node.core.load(shard_keys, shard_values, 1)
+        self.oracle.load([key for key, _ in items], 1)
 
     def start(self) -> None:
         for node in self.adjudicators:

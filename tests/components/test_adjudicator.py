@@ -98,3 +98,14 @@ def test_reclaim_bounds_state_by_the_window(adjudicator):
     assert len(adjudicator.table) == 49
     assert adjudicator.reclaim(t_now_ns=WINDOW_NS + 10**6, window_ns=WINDOW_NS) == 49
     assert len(adjudicator.table) == 0
+
+
+def test_wide_keys_fold_into_the_conflict_table_and_still_conflict(adjudicator):
+    from dsqlbench.components.adjudicator import INT63, conflict_key
+
+    wide = (3 << 100) | 99
+    assert 0 <= conflict_key(wide) <= INT63 and conflict_key(wide) == conflict_key(wide)
+    assert conflict_key(12) == 12
+    adjudicator.adjudicate([req(1, 100, [wide])], t_propose_ns=1000)
+    late, = adjudicator.adjudicate([req(2, 999, [wide])], t_propose_ns=2000)
+    assert not late.committed

@@ -100,3 +100,9 @@ def test_a_late_data_fragment_is_decoded_from_parity_bytes():
     fragmented.fragments[1] ^= 0xFF  # data fragment 1 is corrupt: it must not be used
     rebuilt, decoded = rebuild_batch(fragmented, [0, 2, 3, 4, 1, 5], code, kernels.join_payload)
     assert decoded and rebuilt == batch
+
+
+def test_keys_wider_than_int64_round_trip_on_the_wire():
+    wide = (7 << 120) | 12345
+    batch = StorageBatch(1, 50, (3, wide), (10, 20), (b"a", b"b"), (1, 2))
+    assert batch_from_bytes(batch_to_bytes(batch)) == batch

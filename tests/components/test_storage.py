@@ -59,3 +59,11 @@ def test_trim_keeps_the_newest_version_of_a_live_row(replica):
     assert replica.versions[1] == [(250, b"a250")]  # newest kept, however old
     assert 2 not in replica.versions  # a delete older than the horizon goes entirely
     assert dropped >= 2
+
+
+def test_scan_range_filters_and_projects_at_storage(replica):
+    rows, examined = replica.scan_range(1, 4, 100, row_filter=lambda k, v: k != 3,
+                                        projection=lambda k, v: v.upper())
+    assert rows == [(1, b"A50")] and examined == 2  # key 2 is deleted, 3 filtered out
+    rows, _ = replica.scan_range(0, 10, 100, limit=2, descending=True)
+    assert rows == [(4, b"d70"), (3, b"c1")]
