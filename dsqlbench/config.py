@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import math
 import tomllib
@@ -423,9 +422,11 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
 
 
 def config_sha256(cfg: dict) -> str:
-    """SHA-256 of the canonical JSON of ``cfg`` (sorted keys, no spaces, no NaN)."""
-    text = json.dumps(cfg, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 of the canonical JSON of ``cfg``: the one definition, in ``results``,
+    which readers of result folders check against."""
+    from dsqlbench.results import config_sha256 as canonical_sha256
+
+    return canonical_sha256(cfg)
 
 
 def shipped_dir() -> Path:

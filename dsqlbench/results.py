@@ -27,10 +27,13 @@ Invariants:
 - ``config_sha256`` is ``config_sha256(config)``: SHA-256 of the canonical JSON of the
   config exactly as stored, so a reader can tell whether the config it holds is the one
   the run used.
+- Single files written by the lab (baselines, dashboards, exports) go through
+  ``atomic_output``: a hidden sibling, synced, renamed over the target.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,9 +41,9 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -92,8 +95,10 @@ def build_summary(
 
 def config_sha256(config: Any) -> str:
     """SHA-256 (hex) of the canonical JSON of ``config``: sorted keys, no spaces."""
+    # ensure_ascii=True as in dsqlbench.config.config_sha256, so the two agree on a
+    # config holding non-ASCII text (a workload description, say).
     canonical = json.dumps(to_json_value(config), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, allow_nan=False)
+                           ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -224,6 +229,30 @@ def _write_table(path: Path, table: pa.Table, metadata: dict[bytes, bytes]) -> N
     _fsync_file(path)
 
 
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A binary file handle whose content appears at ``path`` whole or not at all:
+    written to a hidden sibling, synced, then renamed over ``path`` when the block
+    ends without an exception (on one, the sibling is removed and ``path`` is left
+    as it was)."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(path: Path, payload: bytes) -> None:
+    """``payload`` as the whole content of ``path``, replacing it atomically."""
+    with atomic_output(path) as handle:
+        handle.write(payload)
+
+
 def _write_file(path: Path, payload: bytes) -> None:
     with open(path, "wb") as handle:
         handle.write(payload)
@@ -261,8 +290,8 @@ def load_run(path: Path) -> dict:
 
     Each problem is a ``ResultError`` whose message is one line naming the file: a
     missing folder or file, invalid JSON (e.g. truncated), a missing key, a schema
-    version that is unknown or newer than this dsqlbench, or a ``config_sha256`` that
-    does not match the config the file holds.
+    version that is unknown or newer than this dsqlbench, a section of the wrong type,
+    or a ``config_sha256`` that does not match the config the file holds.
     """
     path = Path(path)
     file = path if path.suffix == ".json" else path / SUMMARY_FILE
@@ -275,8 +304,23 @@ def load_run(path: Path) -> dict:
     missing = [key for key in SUMMARY_KEYS if key not in summary]
     if missing:
         raise ResultError(f"{file}: missing key(s) {', '.join(missing)}")
+    _check_section_types(file, summary)
     _check_config_hash(file, summary)
     return summary
+
+
+# What each top-level section must be, so a reader never indexes into the wrong type.
+_SECTION_TYPES = {"config": dict, "simulated": dict, "host": dict, "kernels": dict,
+                  "seed": int, "config_sha256": str}
+_JSON_NAMES = {dict: "object", int: "integer", str: "string"}
+
+
+def _check_section_types(file: Path, summary: dict) -> None:
+    for key, kind in _SECTION_TYPES.items():
+        value = summary[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ResultError(f"{file}: {key} must be a JSON {_JSON_NAMES[kind]}, "
+                              f"got {type(value).__name__}")
 
 
 def _parse_summary(file: Path) -> dict:
@@ -330,10 +374,15 @@ def read_table(path: Path) -> tuple[pa.Table, dict[str, str]]:
     """A Parquet table of a run and its key-value metadata (as text), checked for a
     schema version this dsqlbench reads."""
     path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"{path}: missing; the run folder is incomplete")
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as error:
-        raise ResultError(f"{path}: cannot read as Parquet: {error}") from None
+        # Arrow messages can span lines; the user gets one.
+        reason = " ".join(str(error).split())
+        raise ResultError(f"{path}: cannot read as Parquet (truncated or corrupt?): "
+                          f"{reason}") from None
     metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     raw = metadata.get("schema_version")
     try:
@@ -342,6 +391,17 @@ def read_table(path: Path) -> tuple[pa.Table, dict[str, str]]:
         version = raw
     _check_schema_version(path, version)
     return table, metadata
+
+
+def read_run_table(run_dir: Path, name: str) -> pa.Table:
+    """Table ``name`` (``transactions`` or ``timeseries``) of the run folder ``run_dir``,
+    checked like ``read_table``; a summary file or a baseline has no tables, which is a
+    ``ResultError`` naming what is missing."""
+    run_dir = Path(run_dir)
+    if run_dir.suffix == ".json":
+        raise ResultError(f"{run_dir}: a summary file has no {name} table; "
+                          "give the run folder")
+    return read_table(run_dir / f"{_table_file_stem(name)}.parquet")[0]
 
 
 # ---------------------------------------------------------------------- naming
