@@ -61,7 +61,8 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         progress, overwrite, repeat, strict_check, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
-    from dsqlbench.results import build_summary, default_run_dir, git_revision, write_run
+    from dsqlbench.results import (build_summary, config_sha256, default_run_dir, git_revision,
+                                   write_run)
     from dsqlbench.sim.run import check_history, simulate
     from dsqlbench.summary_table import ProgressReporter, render_summary
 
@@ -82,10 +83,11 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
             outputs.append(simulate(cfg, progress=lambda _now, snap: bar.update(snap)))
     output = outputs[0]
+    host = repeated_host(outputs)  # before the checks add their verdict to the first
     verdict = check_history(output.simulated, _history(output), strict=strict_check)
     summary = build_summary(
-        cfg, config_mod.config_sha256(cfg), _State.seed, output.kernels, output.simulated,
-        repeated_host(outputs), __version__, git_revision(Path.cwd()))
+        cfg, config_sha256(cfg), _State.seed, output.kernels, output.simulated,
+        host, __version__, git_revision(Path.cwd()))
     write_run(target, summary, output.tables, overwrite=overwrite)
     if quiet:
         click.echo(str(target))
@@ -210,6 +212,9 @@ def _register_optional_commands() -> None:
     from dsqlbench.commands_results import register
 
     register(cli)
+    from dsqlbench.commands_sweep import sweep_command
+
+    cli.add_command(sweep_command, "sweep")
     try:
         from dsqlbench.bench import bench_command
     except ImportError:
