@@ -76,17 +76,12 @@ class CheckResult:
 
 def run_entry(entry: SuiteEntry) -> tuple[dict, dict]:
     """Simulate one entry: ``(summary, tables)`` as ``dsqlbench run`` would write them."""
-    from dsqlbench import __version__
     from dsqlbench import config as config_mod
-    from dsqlbench.results import build_summary, git_revision
-    from dsqlbench.sim.run import simulate
+    from dsqlbench.runner import cwd_revision, run_config
 
     cfg = config_mod.load_config(entry.workload, overrides=entry.all_overrides())
-    output = simulate(cfg)
-    summary = build_summary(cfg, config_mod.config_sha256(cfg), cfg["run"]["seed"],
-                            output.kernels, output.simulated, output.host, __version__,
-                            git_revision(Path.cwd()))
-    return summary, output.tables
+    result = run_config(cfg, git_revision=cwd_revision())
+    return result.summary, result.tables
 
 
 def strip(summary: dict) -> dict:

@@ -61,9 +61,8 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         progress, overwrite, repeat, strict_check, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
-    from dsqlbench.results import (build_summary, config_sha256, default_run_dir, git_revision,
-                                   write_run)
-    from dsqlbench.sim.run import check_history, simulate
+    from dsqlbench.results import default_run_dir, write_run
+    from dsqlbench.runner import cwd_revision, run_config
     from dsqlbench.summary_table import ProgressReporter, render_summary
 
     if duration is not None and transactions is not None:
@@ -78,45 +77,18 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         console.print(f"SEED={_State.seed} workload={cfg['workload']['name']} "
                       f"topology={cfg['topology']['topology']['name']}", highlight=False)
     total_s = None if cfg["run"]["transactions"] else cfg["run"]["duration_s"]
-    outputs = []
-    for _ in range(repeat):
-        with ProgressReporter(total_s, console=console, mode="none" if quiet else progress) as bar:
-            outputs.append(simulate(cfg, progress=lambda _now, snap: bar.update(snap)))
-    output = outputs[0]
-    host = repeated_host(outputs)  # before the checks add their verdict to the first
-    verdict = check_history(output.simulated, _history(output), strict=strict_check)
-    summary = build_summary(
-        cfg, config_sha256(cfg), _State.seed, output.kernels, output.simulated,
-        host, __version__, git_revision(Path.cwd()))
-    write_run(target, summary, output.tables, overwrite=overwrite)
+    result = run_config(
+        cfg, repeat=repeat, strict=strict_check, git_revision=cwd_revision(),
+        progress_factory=lambda: ProgressReporter(total_s, console=console,
+                                                  mode="none" if quiet else progress))
+    summary = result.summary
+    write_run(target, summary, result.tables, overwrite=overwrite)
     if quiet:
         click.echo(str(target))
     else:
         render_summary(summary, console)
         console.print(f"results: {target}", highlight=False)
-    _fail_on_checks(output.simulated, verdict, strict_check)
-
-
-def repeated_host(outputs) -> dict:
-    """Host figures of N repeats: medians as headline, every sample kept.
-
-    Repeats of one config and seed must agree exactly on every simulated figure; a
-    difference is a determinism bug, and it fails loudly here.
-    """
-    import json
-    import statistics
-
-    first = json.dumps(outputs[0].simulated, sort_keys=True)
-    for index, other in enumerate(outputs[1:], start=2):
-        if json.dumps(other.simulated, sort_keys=True) != first:
-            raise AssertionError(f"repeat {index} simulated different figures: determinism bug")
-    names = [k for k, v in outputs[0].host.items() if isinstance(v, float)]
-    samples = {name: [o.host[name] for o in outputs] for name in names}
-    host = dict(outputs[0].host)
-    host.update({name: statistics.median(values) for name, values in samples.items()})
-    host["repeats"] = len(outputs)
-    host["samples"] = samples
-    return host
+    _fail_on_checks(summary["simulated"], result.verdict, strict_check)
 
 
 def _refuse_occupied(target: Path, overwrite: bool) -> None:
@@ -124,13 +96,6 @@ def _refuse_occupied(target: Path, overwrite: bool) -> None:
     if target.exists() and not (target.is_dir() and (overwrite or not any(target.iterdir()))):
         raise UserError(f"{target}: already exists and is not empty; choose another --out "
                         "or pass --overwrite")
-
-
-def _history(output) -> list[dict] | None:
-    from dsqlbench.checkers.verdict import history_from_table
-
-    table = output.tables.get("history")
-    return history_from_table(table) if table is not None else None
 
 
 def _fail_on_checks(simulated: dict, verdict: dict, strict: bool) -> None:

@@ -798,10 +798,9 @@ def run_point(payload: dict) -> dict:
 
 
 def _simulate_payload(payload: dict) -> tuple[dict, dict[str, pa.Table]]:
-    """The same steps as ``dsqlbench run``: simulate, check, build the summary."""
-    from dsqlbench.cli import repeated_host
-    from dsqlbench.results import build_summary
-    from dsqlbench.sim.run import simulate
+    """The same steps as ``dsqlbench run`` (``runner.run_config``); a sweep records
+    anomalies in its index rather than stopping on them, so the check is not strict."""
+    from dsqlbench.runner import run_config
 
     # A worker with another dsqlbench version may resolve the config differently;
     # refuse rather than file its figures under this config's hash.
@@ -810,22 +809,8 @@ def _simulate_payload(payload: dict) -> tuple[dict, dict[str, pa.Table]]:
     if digest != payload["config_sha256"]:
         raise RuntimeError(f"the worker's dsqlbench {__version__} resolves this config "
                            "differently (version skew between driver and worker?)")
-    output = simulate(cfg)
-    _check_history(output)
-    summary = build_summary(cfg, digest, payload["seed"], output.kernels, output.simulated,
-                            repeated_host([output]), __version__, payload["git_revision"])
-    return summary, output.tables
-
-
-def _check_history(output) -> None:
-    """``dsqlbench run``'s history check, as without ``--check`` (a sweep records
-    anomalies in the index rather than stopping on them)."""
-    from dsqlbench.checkers.verdict import history_from_table
-    from dsqlbench.sim.run import check_history
-
-    table = output.tables.get("history")
-    check_history(output.simulated, history_from_table(table) if table is not None else None,
-                  strict=False)
+    result = run_config(cfg, git_revision=payload["git_revision"], config_sha256=digest)
+    return result.summary, result.tables
 
 
 def error_text(error: BaseException) -> str:
