@@ -12,6 +12,10 @@ Keys are non-negative Python ints (the SQL layer encodes ``(table, primary key)`
 order-preservingly; they may exceed 64 bits). Values are ``bytes`` (an encoded row) or
 ``None`` (a deleted row).
 
+Helpers for whoever serves requests (added with the SQL engine): ``evaluate_scan``
+applies a Scan to the live rows of its range. Keys wider than 63 bits are folded for
+the conflict check by the adjudicator itself (``components.adjudicator.conflict_key``).
+
 Invariants the runtime guarantees:
 - every read of one transaction attempt is "as of" the same ``t_start``;
 - a ``Scan`` evaluates ``row_filter`` and ``projection`` at storage, so rows that do
@@ -55,6 +59,10 @@ class Scan:
     ``limit`` counts rows *after* the filter (None: no limit); ``aggregate`` (optional)
     folds the projected rows at storage: ``aggregate(list_of_projected) -> Any`` and the
     reply carries its single result instead of the rows. Reply: ``ScanReply``.
+
+    The SQL engine's projections and aggregates return ``bytes`` (what would cross the
+    network), so their sizes are what ``bytes_returned`` counts; ``evaluate_scan`` below
+    is the reference for serving a Scan, shared by the harness and the runtime.
     """
 
     low_key: int
@@ -111,3 +119,38 @@ class CommitReply:
 
 Request = Begin | Rollback | PointRead | Scan | Commit
 Reply = BeginReply | ReadReply | ScanReply | CommitReply | None
+
+
+# --- helpers for whoever serves these requests (the runtime's storage, the harness) ----
+
+def _payload_bytes(value) -> int:
+    """Bytes a returned value occupies on the wire (projections and aggregates are bytes)."""
+    if value is None:
+        return 0
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return 8
+
+
+def evaluate_scan(scan: Scan, rows) -> ScanReply:
+    """The storage side of a ``Scan``: apply filter, projection, limit and aggregate to
+    ``rows``, the live ``(key, value)`` pairs of ``[low_key, high_key)`` as of
+    ``t_start`` in scan order (descending when ``scan.descending``), consumed lazily so
+    ``rows_examined`` stops at the limit. ``bytes_returned`` counts each returned key
+    and value (or the one aggregate result)."""
+    examined = 0
+    out: list = []
+    row_filter, projection, limit = scan.row_filter, scan.projection, scan.limit
+    if limit is None or limit > 0:
+        for key, value in rows:
+            examined += 1
+            if row_filter is not None and not row_filter(key, value):
+                continue
+            out.append((key, projection(key, value) if projection is not None else value))
+            if limit is not None and len(out) >= limit:
+                break
+    if scan.aggregate is not None:
+        result = scan.aggregate([value for _, value in out])
+        return ScanReply([], result, examined, 1, _payload_bytes(result))
+    size = sum((key.bit_length() + 7) // 8 + _payload_bytes(value) for key, value in out)
+    return ScanReply(out, None, examined, len(out), size)
