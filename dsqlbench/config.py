@@ -78,6 +78,8 @@ class Field:
             return "true or false"
         if self.type == "str":
             return "a string"
+        if self.type == "str_list":
+            return "a list of strings"
         noun = "an integer" if self.type == "int" else "a finite number"
         return noun + self._bounds_text()
 
@@ -164,8 +166,8 @@ WORKLOAD_SCHEMA: dict = {
         "description": _str("", "one line saying what the workload measures"),
         "kind": _str(
             "ycsb",
-            "which load generator runs it: ycsb (the [ycsb] mix), bank (two-account transfers) or list-append (Elle's checkable workload)",
-            choices=["ycsb", "bank", "list-append"],
+            "which load generator runs it: ycsb (the [ycsb] mix), bank (two-account transfers), list-append (Elle's checkable workload), pgbench (SQL scripts) or tpcc (TPC-C subset)",
+            choices=["ycsb", "bank", "list-append", "pgbench", "tpcc"],
         ),
         "topology": _str(
             DEFAULT_TOPOLOGY,
@@ -252,6 +254,17 @@ WORKLOAD_SCHEMA: dict = {
     "bank": {
         "initial_balance": _int(1000, "bank: every account's balance after the load", ge=0, le=10**12),
         "amount_max": _int(100, "bank: each transfer moves 1..amount_max", ge=1, le=10**9),
+    },
+    "pgbench": {
+        "scripts": Field("str_list", ["tpcb-builtin.pgbench"],
+                         "pgbench: script files, each NAME[@WEIGHT]; shipped ones under workloads/sql, "
+                         "else paths relative to the workload file"),
+        "scale": _int(1, "pgbench: scale factor (branches; 10 tellers and 100,000 accounts each)",
+                      ge=1, le=10_000),
+    },
+    "tpcc": {
+        "warehouses": _int(1, "tpcc: warehouses", ge=1, le=1000),
+        "small": _bool(True, "tpcc: shrink items and customers per district (fast loads for the lab)"),
     },
     "list_append": {
         "keys": _int(16, "list-append: how many lists (keys) transactions share", ge=1, le=1_000_000),
@@ -591,6 +604,7 @@ def _typed(field: Field, value: Any, source: str, dotted: str) -> Any:
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
+        "str_list": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }[field.type]
     if not ok:
         problem = f"must be {field.allowed()}, got {_type_name(value)}"

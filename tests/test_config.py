@@ -20,7 +20,7 @@ from dsqlbench.config import (
 )
 from dsqlbench.errors import ConfigError
 
-SHIPPED = ["bank", "hot-key", "list-append", "read-mostly", "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f"]
+SHIPPED = ["bank", "hot-key", "list-append", "read-mostly", "tpcb", "tpcc", "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f"]
 MINIMAL = '[workload]\nname = "mini"\n'
 
 
@@ -56,7 +56,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
             out.update({f"{dotted}.<key>": rtt for rtt in value.values()})
         elif isinstance(value, dict):
             out.update(flatten(value, dotted))
-        elif isinstance(value, list):
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
             for item in value:
                 out.update(flatten(item, f"{dotted}[]"))
         else:

@@ -18,7 +18,10 @@ Invariants:
   older than ``window_ns`` is rejected (TOO_OLD), so older entries can be reclaimed;
 - multi-shard: a participant's yes-vote marks its keys pending (any later conflicting
   check fails) until ``resolve`` tells it the outcome; the final adjudicator commits at
-  ``max(lows, floor + 1)`` only if that lies in every voter's ``[low, high]``.
+  ``max(lows, floor + 1)`` only if that lies in every voter's ``[low, high]``;
+- schema changes (DDL) are voted on by every shard; while one is pending at a shard,
+  and for every transaction that started before the last one committed, the shard
+  refuses with OC001, so no transaction commits across a schema change it did not see.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class Adjudicator:
         self.promise_ns = promise_ns
         self.floor_ns = 0
         self.pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.schema_pending: dict[int, None] = {}  # DDL votes not yet resolved
+        self.schema_changed_ns = 0  # t_commit of the newest schema change
         self.commits = 0
         self.conflicts = 0
 
@@ -84,21 +89,40 @@ class Adjudicator:
         if not requests:
             return []
         assert not any(r.vote for r in requests)
-        key_flat, offsets, t_start = pack_keys(requests)
+        refused, checked = self._schema_filter(requests)
+        if not checked:
+            return [refused[r.txn_id] for r in requests]
+        key_flat, offsets, t_start = pack_keys(checked)
         codes, t_commit, new_floor = self.table.check_commit(
             key_flat, offsets, t_start, int(t_propose_ns), self.floor_ns)
         assert new_floor >= self.floor_ns
         self.floor_ns = int(new_floor)
-        decisions = []
-        for request, code, ts in zip(requests, codes.tolist(), t_commit.tolist()):
-            if code == DECISION_COMMIT:
-                assert ts > request.t_start_ns
-                self.commits += 1
-                decisions.append(Decision(request.txn_id, True, ts))
+        decisions = {}
+        for request, code, ts in zip(checked, codes.tolist(), t_commit.tolist()):
+            decisions[request.txn_id] = self._decision(request, code, ts)
+        decisions.update(refused)
+        return [decisions[r.txn_id] for r in requests]
+
+    def _decision(self, request: CommitRequest, code: int, ts: int) -> Decision:
+        if code == DECISION_COMMIT:
+            assert ts > request.t_start_ns
+            self.commits += 1
+            return Decision(request.txn_id, True, ts)
+        self.conflicts += code == 1
+        return Decision(request.txn_id, False, reason=DECISION_REASON[code])
+
+    def _schema_filter(self, requests: list[CommitRequest]
+                       ) -> tuple[dict[int, Decision], list[CommitRequest]]:
+        """OC001 for whatever a pending or newer schema change makes stale."""
+        refused: dict[int, Decision] = {}
+        checked = []
+        for request in requests:
+            if self.schema_pending or request.t_start_ns < self.schema_changed_ns:
+                refused[request.txn_id] = Decision(request.txn_id, False,
+                                                   reason=AbortReason.SCHEMA_CHANGED)
             else:
-                self.conflicts += code == 1
-                decisions.append(Decision(request.txn_id, False, reason=DECISION_REASON[code]))
-        return decisions
+                checked.append(request)
+        return refused, checked
 
     # -- multi-shard commits --------------------------------------------------------
     def vote(self, requests: list[CommitRequest], t_propose_ns: int) -> list[Vote]:
@@ -106,21 +130,28 @@ class Adjudicator:
         if not requests:
             return []
         assert all(r.vote for r in requests)
-        key_flat, offsets, t_start = pack_keys(requests)
-        codes, t_low, prev = self.table.check_vote(key_flat, offsets, t_start, int(t_propose_ns))
-        votes = []
-        for i, request in enumerate(requests):
-            code = int(codes[i])
-            if code == DECISION_COMMIT:
-                lo, hi = int(offsets[i]), int(offsets[i + 1])
-                assert request.txn_id not in self.pending
-                self.pending[request.txn_id] = (key_flat[lo:hi].copy(), prev[lo:hi].copy())
-                low = int(t_low[i])
-                votes.append(Vote(request.txn_id, self.shard, True, low, low + self.promise_ns))
-            else:
-                self.conflicts += code == 1
-                votes.append(Vote(request.txn_id, self.shard, False, reason=DECISION_REASON[code]))
-        return votes
+        refused, checked = self._schema_filter(requests)
+        votes = {txn_id: Vote(txn_id, self.shard, False, reason=d.reason)
+                 for txn_id, d in refused.items()}
+        if checked:
+            key_flat, offsets, t_start = pack_keys(checked)
+            codes, t_low, prev = self.table.check_vote(key_flat, offsets, t_start, int(t_propose_ns))
+            for i, request in enumerate(checked):
+                bounds = (int(offsets[i]), int(offsets[i + 1]))
+                votes[request.txn_id] = self._ballot(request, int(codes[i]), int(t_low[i]),
+                                                     key_flat, prev, bounds)
+        return [votes[r.txn_id] for r in requests]
+
+    def _ballot(self, request: CommitRequest, code: int, low: int, key_flat, prev, bounds) -> Vote:
+        if code != DECISION_COMMIT:
+            self.conflicts += code == 1
+            return Vote(request.txn_id, self.shard, False, reason=DECISION_REASON[code])
+        lo, hi = bounds
+        assert request.txn_id not in self.pending
+        self.pending[request.txn_id] = (key_flat[lo:hi].copy(), prev[lo:hi].copy())
+        if request.schema_change:
+            self.schema_pending[request.txn_id] = None
+        return Vote(request.txn_id, self.shard, True, low, low + self.promise_ns)
 
     def finalize(self, txn_id: int, votes: list[Vote]) -> Decision:
         """Final adjudicator: pick ``t_commit`` from the votes, or abort."""
@@ -138,6 +169,8 @@ class Adjudicator:
     def resolve(self, txn_id: int, t_commit_ns: int | None) -> None:
         """A participant learns the outcome and releases its promise."""
         keys, prev = self.pending.pop(txn_id)
+        if self.schema_pending.pop(txn_id, 0) is None and t_commit_ns is not None:
+            self.schema_changed_ns = max(self.schema_changed_ns, t_commit_ns)
         if t_commit_ns is None:
             self.table.assign(keys, prev)
         else:

@@ -30,6 +30,7 @@ class AbortReason:
     LIMIT_DURATION = "LIMIT_DURATION"  # open for longer than 300 s
     DUPLICATE_KEY = "DUPLICATE_KEY"  # INSERT of a key that exists at t_start (23505)
     CLOCK_UNAVAILABLE = "CLOCK_UNAVAILABLE"  # a clock with no valid bound: no timestamps
+    USER_ROLLBACK = "USER_ROLLBACK"  # the program rolled back by design (TPC-C's 1%)
 
     RETRYABLE = frozenset({CONFLICT, SCHEMA_CHANGED, PROMISE_EXPIRED, CLOCK_UNAVAILABLE})
 
@@ -46,8 +47,9 @@ DECISION_REASON = {DECISION_CONFLICT: AbortReason.CONFLICT, DECISION_TOO_OLD: Ab
 class CommitRequest:
     """A read-write transaction's commit, as one adjudicator shard receives it.
 
-    ``keys`` are the keys this shard owns in the write set (distinct); ``writes`` holds
-    the post-images of the whole transaction (only the final adjudicator journals them).
+    ``keys`` are the keys this shard owns in the write set, plus keys read FOR UPDATE
+    (distinct); ``writes`` holds the post-images of the whole transaction (only the
+    final adjudicator journals them).
     """
 
     txn_id: int
@@ -55,6 +57,7 @@ class CommitRequest:
     keys: list[int]
     writes: dict[int, bytes | None] = field(default_factory=dict)
     vote: bool = False
+    schema_change: bool = False  # DDL: every shard votes, and later DML must see it
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,10 +45,12 @@ class Transaction:
     reads: list[tuple[int, int]] = field(default_factory=list)
     abort_reason: str = ""
     micro_results: list | None = None  # list-append: the micro-ops as executed
+    lock_keys: tuple[int, ...] = ()  # read FOR UPDATE: conflict-checked, not written
+    schema_change: bool = False  # DDL: every adjudicator shard takes part
 
     @property
     def read_only(self) -> bool:
-        return not self.writes
+        return not self.writes and not self.lock_keys and not self.schema_change
 
     def own_write(self, key: int) -> tuple[bool, bytes | None]:
         """Read-your-own-writes: (True, post-image) if this attempt wrote ``key``."""
@@ -106,12 +108,15 @@ class QueryProcessor:
         """
         assert not txn.read_only
         by_shard: dict[int, list[int]] = {}
+        if txn.schema_change:  # a schema change is voted on by every shard
+            by_shard = {shard: [] for shard in range(self.adjudicator_ranges.count)}
         shard_of = self.adjudicator_ranges.shard_of
-        for key in txn.writes:
+        for key in dict.fromkeys([*txn.writes, *txn.lock_keys]):
             by_shard.setdefault(shard_of(key), []).append(key)
-        vote = len(by_shard) > 1
+        vote = len(by_shard) > 1 or txn.schema_change
         return {
-            shard: CommitRequest(txn.txn_id, txn.t_start_ns, keys, txn.writes, vote)
+            shard: CommitRequest(txn.txn_id, txn.t_start_ns, keys, txn.writes, vote,
+                                 txn.schema_change)
             for shard, keys in sorted(by_shard.items())
         }
 

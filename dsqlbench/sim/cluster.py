@@ -26,6 +26,7 @@ Paths, as named phases:
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
@@ -228,6 +229,7 @@ class Cluster:
         lim = topo["limits"]
         limits = Limits(lim["max_modified_rows"], lim["max_modified_bytes"],
                         int(lim["max_txn_duration_s"] * S))
+        self.limits = limits
         self.qps: list[QueryProcessor] = []
         self.qp_places: list[Place] = []
         for index, place in enumerate(self.placement.qps):
@@ -272,7 +274,8 @@ class Cluster:
         return self.replicas[shard][self._replica_index[place]]
 
     def read(self, qp: int, txn: Transaction, key: int, service_before_ns: int = 0):
-        """Generator: a point read at ``txn.t_start_ns``; returns (version or None, wait_ns).
+        """Generator: a point read at ``txn.t_start_ns``; returns (version, wait_ns), the
+        version being ``(t_commit, value)`` (value None: deleted) or None (never written).
 
         ``service_before_ns`` is QP work done before the request leaves (folded into
         the first hop's timeout).
@@ -286,7 +289,7 @@ class Cluster:
         yield self.env.timeout(self.read_service_ns + self.network.delay_ns(node.place, self.qp_places[qp]))
         self.recorder.statement("read", self.env.now - sent_ns - service_before_ns, self.env.now)
         self.recorder.read_wait(wait_ns, self.env.now)
-        return (None if version is None or version[1] is None else version), wait_ns
+        return version, wait_ns
 
     def scan(self, qp: int, txn: Transaction, start_key: int, limit: int):
         """Generator: up to ``limit`` rows from ``start_key`` on, shard after shard."""
@@ -309,6 +312,64 @@ class Cluster:
         self.recorder.statement("scan", self.env.now - sent_ns, self.env.now)
         self.recorder.read_wait(wait_total_ns, self.env.now)
         return rows, wait_total_ns
+
+    def shards_of_range(self, low_key: int, high_key: int, descending: bool = False) -> range:
+        """The storage shards holding ``[low_key, high_key)``, in scan order."""
+        if high_key <= low_key:
+            return range(0)
+        first = self.storage_ranges.shard_of(low_key)
+        last = self.storage_ranges.shard_of(high_key - 1)
+        return range(last, first - 1, -1) if descending else range(first, last + 1)
+
+    def scan_range(self, qp: int, txn: Transaction, scan):
+        """Generator: a SQL ``Scan`` with pushdown, shard after shard from the QP's AZ;
+        returns ``(ScanReply, wait_ns)``. Filters, projections and the limit are applied
+        at storage, so only matching rows cross the network; an aggregate folds there
+        too (one partial result per shard, combined at the QP)."""
+        from dsqlbench.sql.protocol import Scan, ScanReply, evaluate_scan
+
+        rows: list = []
+        examined = returned = size = wait_total_ns = 0
+        for shard in self.shards_of_range(scan.low_key, scan.high_key, scan.descending):
+            node = self.local_replica(qp, shard)
+            yield self.env.timeout(self.network.delay_ns(self.qp_places[qp], node.place))
+            wait_total_ns += yield from self._wait_until_safe(node, txn.t_start_ns)
+            live = self._live_rows(node, txn, scan)
+            remaining = None if scan.limit is None else scan.limit - len(rows)
+            reply = evaluate_scan(Scan(scan.low_key, scan.high_key, remaining, scan.row_filter,
+                                       scan.projection, None, scan.descending), live)
+            rows.extend(reply.rows)
+            examined += reply.rows_examined
+            returned += 1 if scan.aggregate else reply.rows_returned
+            size += reply.bytes_returned
+            service = self.read_service_ns + self.scan_row_ns * reply.rows_examined
+            yield self.env.timeout(service + self.network.delay_ns(node.place, self.qp_places[qp]))
+            if scan.limit is not None and len(rows) >= scan.limit:
+                break
+        self.recorder.count("storage.rows_examined", examined)
+        self.recorder.count("storage.rows_returned", returned)
+        self.recorder.count("storage.bytes_returned", size)
+        self.recorder.read_wait(wait_total_ns, self.env.now)
+        if scan.aggregate is not None:
+            return ScanReply([], scan.aggregate([v for _, v in rows]), examined, returned, size), wait_total_ns
+        return ScanReply(rows, None, examined, returned, size), wait_total_ns
+
+    @staticmethod
+    def _live_rows(node: StorageNode, txn: Transaction, scan):
+        """Live ``(key, value)`` pairs of the scan's range at ``t_start``, in scan order,
+        consumed lazily (a limit stops the walk); every version read is recorded."""
+        keys = node.core.sorted_keys
+        first, end = bisect_left(keys, scan.low_key), bisect_left(keys, scan.high_key)
+        positions = range(end - 1, first - 1, -1) if scan.descending else range(first, end)
+        read = node.core.read
+        for i in positions:
+            key = keys[i]
+            version = read(key, txn.t_start_ns)
+            if version is None:
+                continue
+            txn.reads.append((key, version[0]))
+            if version[1] is not None:
+                yield key, version[1]
 
     def _wait_until_safe(self, node: StorageNode, t_ns: int):
         """Generator: wait until the replica's applied watermark reaches ``t_ns``."""

@@ -27,6 +27,9 @@ from dsqlbench.components.messages import AbortReason
 from dsqlbench.components.qp import RetryPolicy, Transaction
 from dsqlbench.sim.cluster import CommitResult, Cluster, MS
 from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.sim.sql_client import SqlAttempt, TimedSession
+from dsqlbench.sim.sql_client import outcome_result as sql_outcome_result
+from dsqlbench.sim.sql_client import serve as serve_sql
 from dsqlbench.workload.bank import decode_balance, encode_balance
 from dsqlbench.workload.listappend import decode_list, encode_list
 
@@ -60,6 +63,7 @@ class Driver:
         self.measured_done = 0
         self.attempts_total = 0  # warm-up included: the lab's work, for host rates
         self.history: list[dict] = []  # list-append transactions, for the Elle checker
+        self._sql_txn: dict[int, Transaction] = {}  # SQL attempts whose last txn was a later one
         self.next_txn_id = 1
         self.qp_count = len(cluster.qps)
         self._arrival_rng = stream(seed, "driver/arrivals")
@@ -116,6 +120,7 @@ class Driver:
         while True:
             start_ns = self.env.now
             txn, result, times = yield from self._attempt(qp, op, txn_id, attempt)
+            txn = self._sql_txn.pop(txn_id, txn)
             reason = result.reason if not result.committed else ""
             final = result.committed or not self.retry.should_retry(reason, attempt)
             self._record(client, qp, op, txn, result, times, intended_ns, start_ns, final)
@@ -155,7 +160,7 @@ class Driver:
         version, wait_ns = yield from self.cluster.read(qp, txn, key, self.cluster.qp_service_ns)
         times["read_ns"] += self.env.now - started
         times["read_wait_ns"] += wait_ns
-        return version
+        return None if version is None or version[1] is None else version  # deleted: absent
 
     def _op_read(self, qp, txn, op, times):
         yield from self._read_row(qp, txn, op.key, times)
@@ -226,6 +231,23 @@ class Driver:
             return self._commit_read_only(qp)
         return (yield from self._write_and_commit(qp, txn, dict(txn.writes), times))
 
+    def _op_sql(self, qp, txn, op, times):
+        """A SQL program on a fresh session: serve each request it yields in time."""
+        attempt = SqlAttempt(txn)
+        program = op.program(TimedSession(self.workload.engine.session(self.cluster.limits)))
+        try:
+            request = program.send(None)
+            while True:
+                reply = yield from serve_sql(self, qp, attempt, request, times)
+                request = program.send(reply)
+        except StopIteration as stop:
+            outcome = stop.value
+        if attempt.txn is not txn:  # the program ran several transactions: record the last
+            self._sql_txn[txn.txn_id] = attempt.txn
+        self.recorder.count("sql.rows_examined", attempt.rows_examined)
+        self.recorder.count("sql.rows_returned", attempt.rows_returned)
+        return sql_outcome_result(outcome, attempt)
+
     def _write_and_commit(self, qp: int, txn: Transaction, writes: int | dict, times: dict):
         """Spool the post-images (a key alone: this transaction's stamp) and commit."""
         cluster = self.cluster
@@ -274,7 +296,8 @@ class Driver:
                 "invoke_ns": start_ns, "complete_ns": self.env.now})
         place = self.cluster.qp_places[qp]
         self.recorder.attempt(
-            txn_id=txn.txn_id, attempt=txn.attempt, txn_type=op.kind, client=client, qp=f"qp-{qp}",
+            txn_id=txn.txn_id, attempt=txn.attempt, txn_type=getattr(op, "txn_type", op.kind),
+            client=client, qp=f"qp-{qp}",
             region=self.cluster.placement.region_names[place[0]], az=f"az{place[1]}",
             intended_start_ns=intended_ns, start_ns=start_ns, end_ns=self.env.now,
             t_start_ns=txn.t_start_ns, t_commit_ns=result.t_commit_ns if read_write else -1,
@@ -295,4 +318,5 @@ _OPERATIONS = {
     "rmw": Driver._op_rmw,
     "transfer": Driver._op_transfer,
     "listappend": Driver._op_listappend,
+    "sql": Driver._op_sql,
 }

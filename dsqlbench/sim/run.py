@@ -26,6 +26,7 @@ from dsqlbench.checkers.verdict import history_table, judge
 from dsqlbench.metrics import Recorder
 from dsqlbench.sim.cluster import Cluster, S
 from dsqlbench.sim.driver import Driver
+from dsqlbench.sim.sql_client import serve_offline
 from dsqlbench.workload.bank import BankWorkload, audit
 from dsqlbench.workload.listappend import ListAppendWorkload
 from dsqlbench.workload.ycsb import YcsbWorkload
@@ -51,11 +52,15 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     recorder = Recorder(warmup_end_ns, int(run["timeseries_interval_s"] * S))
     oracle = Oracle()
     workload = make_workload(cfg)
-    load_keys = workload.load_keys()
+    items = workload.load_items() if hasattr(workload, "load_items") else None
+    load_keys = [k for k, _ in items] if items is not None else workload.load_keys()
     cluster = Cluster(env, cfg, recorder, oracle, load_keys)
     stop = env.event()
     driver = Driver(env, cluster, workload, cfg, recorder, oracle, stop)
-    cluster.load(load_keys, _load_value(workload, driver))
+    if items is not None:
+        cluster.load_items(items)
+    else:
+        cluster.load(load_keys, _load_value(workload, driver))
     cluster.start()
     driver.start()
     _every(env, TRIM_INTERVAL_NS, cluster.trim)
@@ -73,6 +78,10 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     simulated["checks"] = checks
     if isinstance(workload, BankWorkload):
         simulated["checks"]["bank"] = audit(cluster.audit_replicas(), workload.expected_total())
+    if hasattr(workload, "final_check"):
+        session = workload.engine.session(cluster.limits)
+        simulated["checks"][cfg["workload"]["kind"]] = serve_offline(
+            cluster, workload.final_check(session))
     wall_s = time.perf_counter() - wall_start
     attempts = simulated["transactions"]["attempted"]
     host = {
@@ -112,6 +121,11 @@ def make_workload(cfg: dict):
         return BankWorkload(cfg)
     if kind == "list-append":
         return ListAppendWorkload(cfg)
+    if kind in ("pgbench", "tpcc"):
+        from dsqlbench.workload.sql import PgbenchSqlWorkload, TpccSqlWorkload
+
+        cls = PgbenchSqlWorkload if kind == "pgbench" else TpccSqlWorkload
+        return cls(cfg, cfg["workload"].get("source"))
     assert kind == "ycsb", kind
     return YcsbWorkload(cfg)
 

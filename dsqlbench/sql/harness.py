@@ -65,7 +65,6 @@ class Harness:
         self.replica = StorageReplica(0, "harness")
         self.adjudicator = Adjudicator(0, ConflictTable(WINDOW_NS), promise_ns=1)
         self.now_ns = 0
-        self.last_schema_change_ns = 0
         self.counts = HarnessCounts()
         self._t_start: dict[int, int] = {}  # id(session) -> t_start of its open attempt
         self._txn_ids = 0
@@ -167,12 +166,10 @@ class Harness:
         if not request.writes and not request.lock_keys and not request.schema_change:
             self.counts.read_only_commits += 1
             return CommitReply(True)
-        if t_start < self.last_schema_change_ns:
-            return self._abort(AbortReason.SCHEMA_CHANGED)
         keys = sorted(set(request.writes) | set(request.lock_keys))  # the adjudicator folds wide keys
         self._txn_ids += 1
-        decision = self.adjudicator.adjudicate(
-            [CommitRequest(self._txn_ids, t_start, keys)], self._tick())[0]
+        decision = self._decide(CommitRequest(self._txn_ids, t_start, keys, vote=request.schema_change,
+                                              schema_change=request.schema_change))
         if not decision.committed:
             return self._abort(decision.reason)
         t_commit = decision.t_commit_ns
@@ -180,10 +177,20 @@ class Harness:
         written = sorted(request.writes)
         self.replica.apply(StorageBatch(0, t_commit, tuple(written), (t_commit,) * len(written),
                                         tuple(request.writes[k] for k in written)))
-        if request.schema_change:
-            self.last_schema_change_ns = t_commit
         self.counts.commits += 1
         return CommitReply(True, t_commit)
+
+    def _decide(self, request: CommitRequest):
+        """The real adjudicator core decides: a plain check, or for DDL the schema-change
+        vote (one shard: vote, finalize, resolve), which makes it refuse, with OC001,
+        every transaction that started before the change and commits after it."""
+        if not request.schema_change:
+            return self.adjudicator.adjudicate([request], self._tick())[0]
+        vote, = self.adjudicator.vote([request], self._tick())
+        decision = self.adjudicator.finalize(request.txn_id, [vote])
+        if vote.yes:
+            self.adjudicator.resolve(request.txn_id, decision.t_commit_ns if decision.committed else None)
+        return decision
 
     def _abort(self, reason: str) -> CommitReply:
         self.counts.aborts[reason] = self.counts.aborts.get(reason, 0) + 1

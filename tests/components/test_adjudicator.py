@@ -109,3 +109,22 @@ def test_wide_keys_fold_into_the_conflict_table_and_still_conflict(adjudicator):
     adjudicator.adjudicate([req(1, 100, [wide])], t_propose_ns=1000)
     late, = adjudicator.adjudicate([req(2, 999, [wide])], t_propose_ns=2000)
     assert not late.committed
+
+
+def test_a_schema_change_refuses_older_transactions_with_oc001(adjudicator):
+    ddl = CommitRequest(50, 100, [], {}, vote=True, schema_change=True)
+    yes, = adjudicator.vote([ddl], t_propose_ns=200)
+    assert yes.yes
+    during, = adjudicator.adjudicate([req(51, 150, [1])], t_propose_ns=210)
+    assert not during.committed and during.reason == AbortReason.SCHEMA_CHANGED
+    adjudicator.resolve(50, 300)
+    before, = adjudicator.adjudicate([req(52, 299, [2])], t_propose_ns=400)
+    after, = adjudicator.adjudicate([req(53, 300, [3])], t_propose_ns=400)
+    assert before.reason == AbortReason.SCHEMA_CHANGED and after.committed
+
+
+def test_an_aborted_schema_change_releases_the_shard(adjudicator):
+    adjudicator.vote([CommitRequest(50, 100, [], {}, vote=True, schema_change=True)], 200)
+    adjudicator.resolve(50, None)
+    fine, = adjudicator.adjudicate([req(51, 150, [1])], t_propose_ns=210)
+    assert fine.committed

@@ -65,3 +65,18 @@ def test_retry_policy_retries_only_retryable_reasons_within_max_attempts():
     assert [policy.backoff_ns(a, 0.5) for a in (1, 2, 3)] == [1_000_000, 2_000_000, 3_000_000]
     jittered = RetryPolicy(3, 1, 3, jitter=True)
     assert jittered.backoff_ns(2, 0.25) == 500_000
+
+
+def test_lock_keys_join_the_conflict_check_and_ddl_goes_to_every_shard():
+    qp = make_qp()
+    txn = qp.begin(1, 1, 0)
+    txn.lock_keys = (1500,)
+    assert not txn.read_only
+    qp.write(txn, 5, b"x")
+    requests = qp.commit_requests(txn)
+    assert requests[1].keys == [1500] and 1500 not in requests[1].writes
+    ddl = qp.begin(2, 1, 0)
+    ddl.schema_change = True
+    ddl.writes[7] = b"catalog row"
+    requests = qp.commit_requests(ddl)
+    assert sorted(requests) == [0, 1, 2] and all(r.vote and r.schema_change for r in requests.values())

@@ -1,0 +1,35 @@
+"""SQL workloads through the whole simulated pipeline."""
+
+import pytest
+
+from dsqlbench.sim.run import simulate
+from tests.sim.conftest import small_config
+
+
+def sql_config(workload, *overrides, duration_s=0.8):
+    return small_config(workload, *overrides, duration_s=duration_s)
+
+
+@pytest.mark.parametrize("scale,clients", [(1, 4), (1, 16), (2, 8)])
+def test_pgbench_default_tpcb_script_runs_unmodified(scale, clients):
+    sim = simulate(sql_config("tpcb", f"pgbench.scale={scale}", f"clients.count={clients}")).simulated
+    assert sim["logical"]["committed"] > 5
+    assert sim["checks"]["oracle"]["ok"]
+    assert sim["checks"]["pgbench"]["ok"]  # branches = tellers = accounts = history
+    assert set(sim["latency_ms"]) >= {"all", "tpcb-builtin"}
+    if clients >= 8:  # scale factor 1 or 2 means one or two hot branch rows
+        assert sim["aborts"]["OC000"] > 0 and sim["transactions"]["retried"] > 0
+
+
+def test_tpcc_subset_keeps_its_consistency_conditions():
+    sim = simulate(sql_config("tpcc", "clients.count=8", duration_s=1.5)).simulated
+    assert sim["logical"]["committed"] > 20
+    assert sim["checks"]["tpcc"] == {"ok": True, "violations": []}
+    assert sim["checks"]["oracle"]["ok"]
+    assert {"new_order", "payment"} <= set(sim["latency_ms"])
+
+
+def test_pushdown_moves_fewer_rows_than_storage_examines():
+    sim = simulate(sql_config("tpcc", "clients.count=8", duration_s=1.0)).simulated
+    counters = sim["counters"]
+    assert counters["storage.rows_examined"] > counters["storage.rows_returned"] > 0
