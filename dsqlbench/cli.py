@@ -180,10 +180,8 @@ def _register_optional_commands() -> None:
     from dsqlbench.commands_sweep import sweep_command
 
     cli.add_command(sweep_command, "sweep")
-    try:
-        from dsqlbench.bench import bench_command
-    except ImportError:
-        return
+    from dsqlbench.bench import bench_command
+
     cli.add_command(bench_command, "bench")
 
 

@@ -271,6 +271,25 @@ WORKLOAD_SCHEMA: dict = {
         "ops_max": _int(4, "list-append: micro-operations per transaction, drawn in 1..ops_max", ge=1, le=100),
         "read_fraction": _float(0.5, "list-append: share of micro-operations that read a list", ge=0, le=1),
     },
+    "faults": ArrayOf(
+        {
+            "kind": _str(REQUIRED, "what goes wrong",
+                         choices=["crash", "pause", "partition", "slow_link", "lose_fragments",
+                                  "corrupt_fragments"]),
+            "target": _str(REQUIRED, "journal:J:R, storage:S:R, adjudicator:N, qp:N, "
+                                     "'rR.azA|rR.azB' (links), storage[:S] (fragments)"),
+            "at_s": _float(0.0, "simulated time the fault begins", ge=0),
+            "duration_s": _float(1.0, "how long it lasts", gt=0),
+            "count": _int(1, "occurrences; starts drawn in [at_s, at_s + spread_s] from the seed",
+                          ge=1, le=10_000),
+            "spread_s": _float(0.0, "window for random starts", ge=0),
+            "fragments": _int(1, "lose_fragments: fragments lost per delivery", ge=1, le=255),
+            "probability": _float(1.0, "fragment faults: chance a delivery is hit", ge=0, le=1),
+            "multiplier": _float(10.0, "slow_link: latency multiplier", ge=1),
+        },
+        "scheduled faults (see dsqlbench/sim/faults.py)",
+        min_items=0,
+    ),
     "retry": {
         "max_attempts": _int(10, "attempts per logical transaction, first try included", ge=1, le=1000),
         "backoff_ms": _float(1.0, "backoff before the first retry, doubled per retry", ge=0),
@@ -305,6 +324,8 @@ TOPOLOGY_SCHEMA: dict = {
         "batch_service_us": _float(20, "fixed cost of checking one batch", ge=0),
         "per_txn_service_us": _float(2, "cost per transaction in a batch", ge=0),
         "promise_ms": _float(20, "multi-shard: how long a participant's vote holds", gt=0),
+        "lease_ms": _float(200, "leader lease: a new leader starts once the old lease surely expired", gt=0),
+        "commit_timeout_ms": _float(100, "a QP gives up waiting for a commit reply after this (outcome unknown)", gt=0),
         "heartbeat_interval_us": _float(500, "interval of journal heartbeats from an idle adjudicator", gt=0),
     },
     "journal": {
@@ -571,6 +592,8 @@ def _resolve_entry(spec: Any, value: Any, source: str, dotted: str, root: dict) 
 
 
 def _resolve_array(spec: ArrayOf, value: Any, source: str, dotted: str, root: dict) -> list:
+    if value is _MISSING and spec.min_items == 0:
+        return []
     if value is _MISSING:
         problem = f"missing: required, an array of at least {spec.min_items} table(s): {spec.description}"
         raise ConfigError(source, dotted, problem)

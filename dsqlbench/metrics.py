@@ -189,6 +189,10 @@ class Recorder:
         """Add ``n`` to component counter ``name`` (e.g. "crossbar.batches")."""
         self._counters[name] = self._counters.get(name, 0) + n
 
+    def counters(self) -> dict[str, int]:
+        """The component counters so far (a copy)."""
+        return dict(self._counters)
+
     def gauge_max(self, name: str, value: int | float) -> None:
         """Keep the largest ``value`` seen for gauge ``name`` (e.g. a queue depth)."""
         previous = self._gauges.get(name)

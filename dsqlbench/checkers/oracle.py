@@ -28,9 +28,17 @@ from itertools import accumulate
 WITNESSES_MAX = 5
 
 
+NEVER = 1 << 62  # the acknowledgement time of a commit no client heard of
+
+
 class Oracle:
+    """Fed by the runtime: ``durable`` when a commit reaches its journal quorum (the
+    commit point, whether or not any client hears of it), ``attempt`` when a client's
+    attempt ends (its reads; ``acked_true_ns`` when it was told "committed")."""
+
     def __init__(self):
-        # key -> [(t_commit, t_start, uid, acked_true_ns)]
+        self.durables: dict[int, list] = {}  # uid -> [t_start, t_commit, keys, acked_true_ns]
+        self.acked_lost: list[int] = []  # acknowledged commits that never became durable
         self.writes: dict[int, list[tuple[int, int, int, int]]] = {}
         self.reads_log: list[tuple[int, int, int, int, int]] = []  # (uid, t_start, key, version, began)
         self.starts: list[tuple[int, int, int]] = []  # (began_true_ns, t_start, uid)
@@ -41,28 +49,54 @@ class Oracle:
         for key in (keys.tolist() if hasattr(keys, "tolist") else keys):
             self.writes[key] = [(t_ns, 0, 0, 0)]
 
+    def durable(self, uid: int, t_start_ns: int, t_commit_ns: int, keys) -> None:
+        """A commit reached its journal quorum: it happened, acknowledged or not."""
+        assert t_commit_ns > t_start_ns and uid not in self.durables
+        self.durables[uid] = [t_start_ns, t_commit_ns, tuple(keys), NEVER]
+
+    def forget(self, uid: int) -> None:
+        """A commit that turned out not durable after all (its leader died before the
+        quorum): it never happened. If a client was already told otherwise, that is
+        an acknowledged commit lost, which ``check`` reports."""
+        record = self.durables.pop(uid, None)
+        if record is not None and record[3] != NEVER:
+            self.acked_lost.append(uid)
+
     def attempt(self, uid: int, t_start_ns: int, began_true_ns: int,
-                reads: list[tuple[int, int]], t_commit_ns: int = -1, keys=(),
-                acked_true_ns: int = 0) -> None:
-        """One attempt: its storage reads, and its writes if it committed (t_commit >= 0)."""
+                reads: list[tuple[int, int]], acked_true_ns: int | None = None) -> None:
+        """One attempt as its client saw it: its storage reads, and when it was told
+        "committed" (``acked_true_ns``; None when it was not)."""
         self.starts.append((began_true_ns, t_start_ns, uid))
         log = self.reads_log
         for key, version_ts in reads:
             log.append((uid, t_start_ns, key, version_ts, began_true_ns))
-        if t_commit_ns < 0:
-            return
-        assert t_commit_ns > t_start_ns and acked_true_ns >= began_true_ns
-        self.commits.append((acked_true_ns, t_commit_ns, uid))
+        if acked_true_ns is not None:
+            record = self.durables.get(uid)
+            if record is None:  # acknowledged, but its commit was lost (a control)
+                self.acked_lost.append(uid)
+                return
+            assert acked_true_ns >= began_true_ns
+            record[3] = acked_true_ns
+
+    def acknowledged(self) -> list[tuple[int, int, tuple]]:
+        """``(uid, t_commit, keys)`` of every commit a client was told of."""
+        return [(uid, r[1], r[2]) for uid, r in self.durables.items() if r[3] != NEVER]
+
+    def _index(self) -> None:
         writes = self.writes
-        record = (t_commit_ns, t_start_ns, uid, acked_true_ns)
-        for key in keys:
-            history = writes.get(key)
-            if history is None:
-                writes[key] = [record]
-            else:
-                history.append(record)
+        for uid, (t_start, t_commit, keys, acked) in self.durables.items():
+            if acked != NEVER:
+                self.commits.append((acked, t_commit, uid))
+            record = (t_commit, t_start, uid, acked)
+            for key in keys:
+                history = writes.get(key)
+                if history is None:
+                    writes[key] = [record]
+                else:
+                    history.append(record)
 
     def check(self) -> dict:
+        self._index()
         for history in self.writes.values():
             history.sort()
         overlaps, overlap_witnesses = self._check_writers()

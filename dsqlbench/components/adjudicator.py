@@ -176,6 +176,28 @@ class Adjudicator:
         else:
             self.table.assign(keys, np.full(len(keys), t_commit_ns, dtype=np.int64))
 
+    def expire(self, txn_id: int, t_high_ns: int) -> None:
+        """A promise ran out with no outcome heard (the final adjudicator died). The
+        transaction may still have committed at any time up to ``t_high_ns``, so its
+        keys are treated as written then: safe, at the price of some false conflicts."""
+        keys, _ = self.pending.pop(txn_id)
+        self.schema_pending.pop(txn_id, None)
+        self.table.assign(keys, np.full(len(keys), t_high_ns, dtype=np.int64))
+
+    @classmethod
+    def rebuilt(cls, shard: int, conflict_table, promise_ns: int, entries, floor_ns: int,
+                horizon_ns: int) -> "Adjudicator":
+        """A new leader's state, rebuilt from committed transactions (journal entries
+        newer than ``horizon_ns``) and above ``floor_ns``: it keeps no durable state."""
+        core = cls(shard, conflict_table, promise_ns)
+        core.floor_ns = floor_ns
+        for entry in entries:
+            if entry.is_heartbeat or entry.ts_ns < horizon_ns:
+                continue
+            keys = np.fromiter((conflict_key(k) for k, _ in entry.writes), np.int64)
+            core.table.assign(keys, np.full(len(keys), entry.ts_ns, dtype=np.int64))
+        return core
+
     # -- time -----------------------------------------------------------------------
     def heartbeat(self, t_ns: int) -> int | None:
         """Promise that nothing at or below ``t_ns`` will be handed out; None if stale."""

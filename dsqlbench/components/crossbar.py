@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import struct
+import zlib
 
 import numpy as np
 
@@ -160,13 +161,21 @@ def batch_from_bytes(payload: bytes) -> StorageBatch:
 
 
 class FragmentedBatch:
-    """A batch's wire bytes cut into k data + m parity fragments, as they travel."""
+    """A batch's wire bytes cut into k data + m parity fragments, as they travel.
 
-    __slots__ = ("payload", "fragments")
+    Each fragment carries a CRC32 of its bytes: a fragment that fails it (a flipped
+    bit on the way) is treated as lost, never decoded into wrong bytes.
+    """
+
+    __slots__ = ("payload", "fragments", "checksums")
 
     def __init__(self, payload: bytes, fragments: np.ndarray):
         self.payload = payload
         self.fragments = fragments  # (k + m, fragment_length) uint8
+        self.checksums = [zlib.crc32(row.tobytes()) for row in fragments]
+
+    def intact(self, index: int, fragment: np.ndarray) -> bool:
+        return zlib.crc32(fragment.tobytes()) == self.checksums[index]
 
 
 def encode_batch(batch: StorageBatch, code, split_payload) -> FragmentedBatch:
@@ -174,6 +183,18 @@ def encode_batch(batch: StorageBatch, code, split_payload) -> FragmentedBatch:
     data = split_payload(payload, code.k)
     parity = code.encode(data)
     return FragmentedBatch(payload, np.concatenate([data, parity]) if code.m else data)
+
+
+def rebuild_from(fragments: np.ndarray, indices: list[int], code, join_payload,
+                 payload_length: int) -> bytes:
+    """The wire bytes from exactly k received fragments (``fragments[i]`` is fragment
+    ``indices[i]``), decoding from parity unless they are the k data fragments."""
+    order = sorted(range(len(indices)), key=indices.__getitem__)
+    indices = [indices[i] for i in order]
+    rows = fragments[order]
+    if indices == list(range(code.k)):
+        return join_payload(rows, payload_length)
+    return join_payload(code.decode(indices, rows), payload_length)
 
 
 def rebuild_payload(fragmented: FragmentedBatch, first_k: list[int], code, join_payload

@@ -11,7 +11,9 @@ Invariants:
 - durability is a prefix: entry ``i`` is durable no earlier than entry ``i - 1``, so
   the crossbar never sees a hole (the runtime computes durable times with
   ``durable_after``);
-- trimming only drops a prefix that every subscriber has consumed.
+- trimming only drops a prefix that every subscriber has consumed;
+- fencing: once a new adjudicator leader raised ``epoch``, appends from an older
+  epoch are refused (the runtime checks before appending).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def quorum_latency_ns(replica_latencies_ns: list[int], quorum: int) -> int:
 
 class Journal:
     __slots__ = ("index", "replicas", "quorum", "entries", "base_position",
-                 "last_ts_ns", "last_durable_true_ns", "appended_commits")
+                 "last_ts_ns", "last_durable_true_ns", "appended_commits", "epoch")
 
     def __init__(self, index: int, replicas: int):
         self.index = index
@@ -44,6 +46,7 @@ class Journal:
         self.last_ts_ns = 0
         self.last_durable_true_ns = 0
         self.appended_commits = 0
+        self.epoch = 1  # the newest leader's epoch; appends from older ones are fenced off
 
     def append(self, entry: JournalEntry) -> int:
         """Append one entry; returns its log position."""

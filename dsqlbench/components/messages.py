@@ -31,8 +31,12 @@ class AbortReason:
     DUPLICATE_KEY = "DUPLICATE_KEY"  # INSERT of a key that exists at t_start (23505)
     CLOCK_UNAVAILABLE = "CLOCK_UNAVAILABLE"  # a clock with no valid bound: no timestamps
     USER_ROLLBACK = "USER_ROLLBACK"  # the program rolled back by design (TPC-C's 1%)
+    COMMIT_TIMEOUT = "COMMIT_TIMEOUT"  # no reply: the outcome is unknown to the client
+    FENCED = "FENCED"  # the leader's epoch was superseded: its journal refused the append
+    QP_UNAVAILABLE = "QP_UNAVAILABLE"  # the client's QP is down
 
-    RETRYABLE = frozenset({CONFLICT, SCHEMA_CHANGED, PROMISE_EXPIRED, CLOCK_UNAVAILABLE})
+    RETRYABLE = frozenset({CONFLICT, SCHEMA_CHANGED, PROMISE_EXPIRED, CLOCK_UNAVAILABLE,
+                           COMMIT_TIMEOUT, FENCED, QP_UNAVAILABLE})
 
 
 # Decisions of the conflict kernel (dsqlbench.kernels.conflicts), as int8 codes.

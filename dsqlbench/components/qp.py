@@ -46,6 +46,7 @@ class Transaction:
     abort_reason: str = ""
     micro_results: list | None = None  # list-append: the micro-ops as executed
     lock_keys: tuple[int, ...] = ()  # read FOR UPDATE: conflict-checked, not written
+    uid: int = 0  # unique per transaction run-wide: what adjudicators and checkers see
     schema_change: bool = False  # DDL: every adjudicator shard takes part
 
     @property
@@ -115,7 +116,7 @@ class QueryProcessor:
             by_shard.setdefault(shard_of(key), []).append(key)
         vote = len(by_shard) > 1 or txn.schema_change
         return {
-            shard: CommitRequest(txn.txn_id, txn.t_start_ns, keys, txn.writes, vote,
+            shard: CommitRequest(txn.uid, txn.t_start_ns, keys, txn.writes, vote,
                                  txn.schema_change)
             for shard, keys in sorted(by_shard.items())
         }

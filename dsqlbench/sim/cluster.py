@@ -26,6 +26,9 @@ Paths, as named phases:
 from __future__ import annotations
 
 import heapq
+import tempfile
+import struct
+import itertools
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
@@ -36,7 +39,12 @@ import simpy
 from dsqlbench import kernels
 from dsqlbench.clock import ClockFaults, NodeClock
 from dsqlbench.components.adjudicator import Adjudicator
-from dsqlbench.components.crossbar import Crossbar, encode_batch, rebuild_payload
+from dsqlbench.components.crossbar import (
+    Crossbar,
+    batch_from_bytes,
+    encode_batch,
+    rebuild_from,
+)
 from dsqlbench.components.journal import Journal
 from dsqlbench.components.messages import (
     AbortReason,
@@ -47,8 +55,11 @@ from dsqlbench.components.messages import (
     Vote,
 )
 from dsqlbench.components.qp import Limits, QueryProcessor, Transaction
+from dsqlbench.components.recovery import model_from_journals, restore_storage
 from dsqlbench.components.routing import KeyRanges
+from dsqlbench.components.snapshot import SnapshotStore
 from dsqlbench.components.storage import StorageReplica
+from dsqlbench.sim.faults import FaultSchedule
 from dsqlbench.sim.network import Network, Place
 from dsqlbench.sim.seeds import BufferedDraws, stream
 from dsqlbench.sim.topology import Placement, build_placement
@@ -91,6 +102,9 @@ class AdjudicatorNode:
         self.busy_until_ns = 0
         self.last_append_ns = 0
         self.quorum_write: BufferedDraws | None = None
+        self.epoch = 1  # leadership epoch: journals refuse appends from older epochs
+        self.crashed = False
+        self.paused_until_ns = 0
 
 
 class StorageNode:
@@ -102,6 +116,7 @@ class StorageNode:
         self.inbound: deque[tuple[int, StorageBatch]] = deque()
         self.last_arrival_ns = 0
         self.waiters: list[tuple[int, int, simpy.Event]] = []  # (t_ns, seq, event) heap
+        self.down_until_ns = 0  # crashed until then (faults)
 
     def catch_up(self, now_ns: int) -> None:
         inbound = self.inbound
@@ -123,6 +138,11 @@ class CrossbarNode:
 
 
 class Cluster:
+    # Guarantees that only a test control (dsqlbench.sim.controls) may switch off.
+    FENCING = True  # journals refuse appends from a superseded leader epoch
+    FRAGMENT_CHECKSUMS = True  # a fragment failing its CRC counts as lost
+    ACK_AFTER_QUORUM = True  # a commit is acknowledged only once durable
+
     def __init__(self, env: simpy.Environment, cfg: dict, recorder, oracle, load_keys: np.ndarray):
         self.env = env
         self.cfg = cfg
@@ -135,6 +155,15 @@ class Cluster:
         self.network = Network(topo["network"], seed)
         self.t_start_policy = topo["clock"]["t_start_from"]
         self.commit_wait = topo["clock"]["commit_wait"]
+        self.faults = FaultSchedule.from_config(cfg)
+        self.fencing = self.FENCING
+        self.commit_can_be_lost = bool(self.faults.of_kind("crash", "pause", "partition"))
+        self.failovers: list[dict] = []
+        self.fragment_checksums = self.FRAGMENT_CHECKSUMS
+        self.storage_restorer = self._restore_from_snapshot
+        self._wrong_payloads: dict = {}
+        self.network.install_faults(self.faults.of_kind("partition", "slow_link"), lambda: self.env.now)
+        self._fault_rng = stream(seed, "faults/fragments")
         self.refuse_invalid_clock = topo["clock"]["invalid_clock"] == "refuse"
         self._init_services(topo, seed)
         self._clock_rng = stream(seed, "clocks")
@@ -148,7 +177,8 @@ class Cluster:
         self._build_storage(topo)
         self._build_crossbars(topo)
         self._build_qps(topo)
-        self.attempt_uid = 0
+        self._uids = itertools.count(1)  # transaction uids, run-wide
+        self._waiter_seq = itertools.count()  # ties between reads waiting on one replica
 
     # -- construction ------------------------------------------------------------------
     def _init_services(self, topo: dict, seed: int) -> None:
@@ -161,6 +191,9 @@ class Cluster:
         self.batch_service_ns = int(adj["batch_service_us"] * US)
         self.per_txn_service_ns = int(adj["per_txn_service_us"] * US)
         self.heartbeat_ns = max(1, int(adj["heartbeat_interval_us"] * US))
+        self.promise_ns = int(adj["promise_ms"] * MS)
+        self.lease_ns = int(adj["lease_ms"] * MS)
+        self.commit_timeout_ns = int(adj["commit_timeout_ms"] * MS)
         self.tick_ns = max(1, int(topo["crossbar"]["tick_us"] * US))
         self.window_ns = int(topo["limits"]["max_txn_duration_s"] * S)
         self.trim_horizon_ns = int(topo["storage"]["trim_horizon_s"] * S)
@@ -189,11 +222,13 @@ class Cluster:
             node.quorum_write = self._quorum_write_draws(node, topo["journal"])
             self.adjudicators.append(node)
 
-    def _quorum_write_draws(self, node: AdjudicatorNode, journal_cfg: dict) -> BufferedDraws:
+    def _quorum_write_draws(self, node: AdjudicatorNode, journal_cfg: dict,
+                            suffix: str = "") -> BufferedDraws:
         """Durability latency of one append: the quorum-th fastest replica round trip
         (adjudicator -> replica, persist, replica -> adjudicator), drawn in blocks
-        from the journal's own stream."""
-        rng = stream(self.cfg["run"]["seed"], f"journal/{node.shard}/quorum")
+        from the journal's own stream. Each draw is a row ``[quorum latency, trip of
+        replica 0, trip of replica 1, ...]``."""
+        rng = stream(self.cfg["run"]["seed"], f"journal/{node.shard}/quorum{suffix}")
         replicas = self.placement.journal_replicas[node.shard]
         links = [self.network.link(node.place, r) for r in replicas]
         median_ns = journal_cfg["write_median_us"] * US
@@ -201,12 +236,15 @@ class Cluster:
         quorum = node.journal.quorum
 
         def block(n: int) -> np.ndarray:
-            trips = np.empty((n, len(links)), dtype=np.int64)
+            trips = np.empty((n, len(links) + 1), dtype=np.int64)
             for column, link in enumerate(links):
                 persist = np.maximum(median_ns * np.exp(sigma * rng.standard_normal(n)), 1)
-                trips[:, column] = (link.draw_block(n, rng) + persist.astype(np.int64)
-                                    + link.draw_block(n, rng))
-            return np.sort(trips, axis=1)[:, quorum - 1]
+                trips[:, column + 1] = (link.draw_block(n, rng) + persist.astype(np.int64)
+                                        + link.draw_block(n, rng))
+            # Column 0: the quorum latency when nothing is wrong; the rest: each replica's
+            # round trip, for when a fault makes some replicas slow or absent.
+            trips[:, 0] = np.sort(trips[:, 1:], axis=1)[:, quorum - 1]
+            return trips
 
         return BufferedDraws(block)
 
@@ -255,11 +293,19 @@ class Cluster:
         for shard, (shard_keys, shard_values) in enumerate(per_shard):
             for node in self.replicas[shard]:
                 node.core.load(shard_keys, shard_values, 1)
+        self._loaded = per_shard
+        if self.faults:
+            self._snapshot_after_load()
         self.oracle.load([key for key, _ in items], 1)
 
     def start(self) -> None:
         for node in self.adjudicators:
             self._schedule(self.heartbeat_ns, self._heartbeat, node)
+        for fault in self.faults.of_kind("crash", "pause"):
+            if fault.target.startswith("adjudicator:"):
+                self._schedule(fault.start_ns, self._adjudicator_fault, fault)
+            elif fault.target.startswith("storage:"):
+                self._schedule(fault.start_ns, self._storage_fault, fault)
         for crossbar in self.crossbars:
             self._schedule(self.tick_ns, self._crossbar_tick, crossbar)
 
@@ -268,10 +314,36 @@ class Cluster:
         event = self.env.timeout(delay_ns)
         event.callbacks.append(lambda _event: callback(*args))
 
+    def begin(self, qp: int, txn_id: int, attempt: int) -> Transaction:
+        """A transaction starts on ``qp`` now, with a run-wide unique uid."""
+        txn = self.qps[qp].begin(txn_id, attempt, self.env.now)
+        txn.uid = next(self._uids)
+        return txn
+
     # -- read path ---------------------------------------------------------------------
     def local_replica(self, qp: int, shard: int) -> StorageNode:
-        place = self.qp_places[qp]
-        return self.replicas[shard][self._replica_index[place]]
+        """The replica of ``shard`` in the QP's AZ; while it is down, the next live one
+        (another AZ: reads pay the cross-AZ trip)."""
+        nodes = self.replicas[shard]
+        node = nodes[self._replica_index[self.qp_places[qp]]]
+        if not self.faults or self.env.now >= node.down_until_ns:
+            return node
+        self.recorder.count("faults.reads_rerouted")
+        live = [n for n in nodes if self.env.now >= n.down_until_ns]
+        same_region = [n for n in live if n.place[0] == node.place[0]]
+        return (same_region or live or [node])[0]
+
+    def live_qp(self, qp: int) -> int:
+        """``qp`` if it is up, else the next QP that is (clients reconnect there)."""
+        if not self.faults:
+            return qp
+        for step in range(len(self.qps)):
+            candidate = (qp + step) % len(self.qps)
+            if self.faults.down_until("crash", f"qp:{candidate}", self.env.now) is None:
+                if step:
+                    self.recorder.count("faults.qp_reconnects")
+                return candidate
+        return qp
 
     def read(self, qp: int, txn: Transaction, key: int, service_before_ns: int = 0):
         """Generator: a point read at ``txn.t_start_ns``; returns (version, wait_ns), the
@@ -383,8 +455,7 @@ class Cluster:
                 self._schedule(arrival_ns - now, event.succeed)
                 break
         else:
-            self.attempt_uid += 1
-            heapq.heappush(node.waiters, (t_ns, self.attempt_uid, event))
+            heapq.heappush(node.waiters, (t_ns, next(self._waiter_seq), event))
         yield event
         node.catch_up(self.env.now)
         assert node.core.applied_watermark_ns >= t_ns
@@ -394,10 +465,7 @@ class Cluster:
     def commit(self, qp: int, txn: Transaction, service_before_ns: int = 0):
         """Generator: run the commit protocol for a read-write attempt; a CommitResult."""
         requests = self.qps[qp].commit_requests(txn)
-        self.attempt_uid += 1
-        uid = self.attempt_uid
-        for request in requests.values():
-            request.txn_id = uid
+        uid = txn.uid
         reply = self.env.event()
         sent_ns = self.env.now + service_before_ns
         origin = self.qp_places[qp]
@@ -413,10 +481,18 @@ class Cluster:
                 node = self.adjudicators[shard]
                 delay = service_before_ns + self.network.delay_ns(origin, node.place)
                 self._schedule(delay, self._submit, node, request, (final, state))
-        result: CommitResult = yield reply
-        return result
+        if not self.commit_can_be_lost:
+            result: CommitResult = yield reply
+            return result
+        fired = yield reply | self.env.timeout(self.commit_timeout_ns)
+        if reply in fired:
+            return fired[reply]
+        # No reply: the commit may or may not have happened; the client cannot tell.
+        return CommitResult(False, reason=AbortReason.COMMIT_TIMEOUT)
 
     def _submit(self, node: AdjudicatorNode, request: CommitRequest, route) -> None:
+        if node.crashed:
+            return  # lost with the dead leader: the QP times out (outcome unknown)
         node.inbox.append((request, route))
         if not node.flush_scheduled:
             node.flush_scheduled = True
@@ -424,6 +500,12 @@ class Cluster:
 
     def _flush(self, node: AdjudicatorNode) -> None:
         """Adjudicate one batch: single-shard decisions and participant votes."""
+        if node.crashed:
+            node.inbox = []
+            return
+        if self.env.now < node.paused_until_ns:  # frozen: the batch waits for it to wake
+            self._schedule(node.paused_until_ns - self.env.now, self._flush, node)
+            return
         node.flush_scheduled = False
         inbox, node.inbox = node.inbox, []
         now = self.env.now
@@ -444,14 +526,38 @@ class Cluster:
         done_ns = max(now, node.busy_until_ns) + self.batch_service_ns + self.per_txn_service_ns * len(inbox)
         node.busy_until_ns = done_ns
         committed = [(r, d) for (r, _), d in zip(singles, decisions) if d.committed]
+        if committed and not self._journal_accepts(node):
+            decisions = [Decision(d.txn_id, False, reason=AbortReason.FENCED) for d in decisions]
+            committed = []
         durable_ns = self._append(node, [
             JournalEntry(d.t_commit_ns, r.txn_id, tuple(r.writes.items()), now) for r, d in committed
-        ], done_ns) if committed else done_ns
+        ], done_ns, [r.t_start_ns for r, _ in committed]) if committed else done_ns
         for (request, (origin, reply, sent_ns)), decision in zip(singles, decisions):
             self._reply(node, decision, origin, reply, sent_ns, done_ns, durable_ns)
         for (request, (final, state)), ballot in zip(votes, ballots):
             delay = done_ns - now + self.network.delay_ns(node.place, final.place)
             self._schedule(delay, self._collect_vote, final, state, ballot, request, node)
+            if ballot.yes and self.faults:
+                # If the outcome never comes (the final died), the promise runs out.
+                self._schedule(self.promise_ns * 2, self._expire_promise, node, ballot)
+
+    def _voters_current(self, state: "_MultiCommit") -> bool:
+        """Every yes-vote came from its shard's current, live leader (a replaced
+        leader's promise binds nobody)."""
+        return all(voter is self.adjudicators[voter.shard] and not voter.crashed
+                   for vote, voter in zip(state.votes, state.voters) if vote.yes)
+
+    def _expire_promise(self, node: AdjudicatorNode, ballot: Vote) -> None:
+        if ballot.txn_id in node.core.pending:
+            node.core.expire(ballot.txn_id, ballot.t_high_ns)
+            self.recorder.count("faults.promises_expired")
+
+    def _journal_accepts(self, node: AdjudicatorNode) -> bool:
+        """Fencing: a journal refuses appends from a leader whose epoch was superseded."""
+        if node.epoch >= node.journal.epoch or not self.fencing:
+            return True
+        self.recorder.count("faults.fenced_appends")
+        return False
 
     def _detect_skew(self, reading, inbox) -> None:
         """A t_start beyond the adjudicator's latest reading means the QP's clock, or
@@ -470,14 +576,22 @@ class Cluster:
                                   adjudicate_ns=decided_ns - sent_ns, shards=shards)
             ack_ns = decided_ns
         else:
-            ack_ns = durable_ns
+            ack_ns = durable_ns if self.ACK_AFTER_QUORUM else decided_ns
             if self.commit_wait:
                 ack_ns = max(ack_ns, node.clock.true_time_when_earliest_passes(
                     decision.t_commit_ns, decided_ns))
             result = CommitResult(True, decision.t_commit_ns, "", decided_ns - sent_ns,
                                   durable_ns - decided_ns, ack_ns - durable_ns, shards)
+        if self.faults and self._dies_before(node, ack_ns):
+            return  # the leader dies before it can answer: the QP times out
         delay = ack_ns - self.env.now + self.network.delay_ns(node.place, origin)
         self._schedule(delay, reply.succeed, result)
+
+    def _dies_before(self, node: AdjudicatorNode, t_ns: int) -> bool:
+        """Whether a scheduled crash of this leader falls in (now, t_ns]."""
+        target = f"adjudicator:{node.shard}"
+        return any(f.target == target and self.env.now < f.start_ns <= t_ns
+                   for f in self.faults.of_kind("crash"))
 
     def _collect_vote(self, final: AdjudicatorNode, state: "_MultiCommit", ballot: Vote,
                       request: CommitRequest, voter: AdjudicatorNode) -> None:
@@ -488,13 +602,19 @@ class Cluster:
         if len(state.votes) < state.expected:
             return
         now = self.env.now
+        if final.crashed:
+            return  # the final adjudicator died: the client times out, participants expire
         decision = final.core.finalize(state.uid, state.votes)
+        if decision.committed and not self._voters_current(state):
+            decision = Decision(state.uid, False, reason=AbortReason.FENCED)
+        if decision.committed and not self._journal_accepts(final):
+            decision = Decision(state.uid, False, reason=AbortReason.FENCED)
         done_ns = max(now, final.busy_until_ns) + self.per_txn_service_ns
         final.busy_until_ns = done_ns
         durable_ns = done_ns
         if decision.committed:
             entry = JournalEntry(decision.t_commit_ns, state.uid, tuple(state.writes.items()), now)
-            durable_ns = self._append(final, [entry], done_ns)
+            durable_ns = self._append(final, [entry], done_ns, [state.txn.t_start_ns])
         outcome = decision.t_commit_ns if decision.committed else None
         for vote, voter in zip(state.votes, state.voters):
             if vote.yes:  # release the promise once the outcome reaches the participant
@@ -504,25 +624,52 @@ class Cluster:
                     durable_ns, shards=state.expected)
 
     # -- journal and heartbeats ----------------------------------------------------------
-    def _append(self, node: AdjudicatorNode, entries: list[JournalEntry], issued_ns: int) -> int:
-        """Append to the node's journal; returns the true time the append is durable."""
+    def _append(self, node: AdjudicatorNode, entries: list[JournalEntry], issued_ns: int,
+                t_starts: list[int] = ()) -> int:
+        """Append to the node's journal; returns the true time the append is durable.
+
+        ``t_starts`` (one per commit entry) let the oracle register each commit at its
+        commit point, whether or not a client ever hears of it.
+        """
         journal = node.journal
         for entry in entries:
             journal.append(entry)
         replicas = self.placement.journal_replicas[node.shard]
-        durable_ns = journal.durable_after(issued_ns, node.quorum_write.next())
+        durable_ns = journal.durable_after(issued_ns, self._quorum_latency(node, issued_ns))
+        for entry, t_start in zip(entries, t_starts):
+            self.oracle.durable(entry.txn_id, t_start, entry.ts_ns, [k for k, _ in entry.writes])
         node.last_append_ns = self.env.now
         for crossbar in self.crossbars:
             source = _nearest(replicas, crossbar.place)
             arrival = max(durable_ns + self.network.delay_ns(source, crossbar.place),
                           crossbar.last_arrival_ns[node.shard])
             crossbar.last_arrival_ns[node.shard] = arrival
-            crossbar.inbound[node.shard].append((arrival, entries))
+            crossbar.inbound[node.shard].append((arrival, entries, durable_ns))
         return durable_ns
+
+    def _quorum_latency(self, node: AdjudicatorNode, issued_ns: int) -> int:
+        """The quorum-th fastest replica round trip of one append; with faults, a
+        crashed replica acks only after it restarts and a partitioned one after the
+        partition heals."""
+        row = node.quorum_write.next()
+        if not self.faults:
+            return row[0]
+        trips = row[1:]
+        for index, replica in enumerate(self.placement.journal_replicas[node.shard]):
+            down_until = self.faults.down_until("crash", f"journal:{node.shard}:{index}", issued_ns)
+            if down_until is not None:
+                trips[index] += down_until - issued_ns
+            trips[index] = self.network.fault_delay(node.place, replica, trips[index], issued_ns)
+        return sorted(trips)[node.journal.quorum - 1]
 
     def _heartbeat(self, node: AdjudicatorNode) -> None:
         """An idle journal still moves forward: promise nothing at or below now."""
         now = self.env.now
+        if node.crashed or node is not self.adjudicators[node.shard]:
+            return  # a dead or replaced leader's heartbeats stop
+        if now < node.paused_until_ns:
+            self._schedule(node.paused_until_ns - now, self._heartbeat, node)
+            return
         reading = node.clock.read(now)
         if now - node.last_append_ns >= self.heartbeat_ns and (
                 reading.valid or not self.refuse_invalid_clock):
@@ -530,6 +677,110 @@ class Cluster:
             if ts is not None:
                 self._append(node, [JournalEntry(ts, -1, (), now)], now)
         self._schedule(self.heartbeat_ns, self._heartbeat, node)
+
+    # -- adjudicator failover ------------------------------------------------------------
+    def _adjudicator_fault(self, fault) -> None:
+        """The leader dies or freezes. A new leader takes over once the old lease has
+        surely expired (lease plus both clocks' error), unless a pause ends first."""
+        shard = int(fault.target.split(":")[1])
+        node = self.adjudicators[shard]
+        if fault.kind == "crash":
+            node.crashed = True
+            node.inbox = []
+            self._lose_undurable_appends(node)
+        else:
+            node.paused_until_ns = fault.end_ns
+        bound_ns = 2 * int(self.topo["clock"]["error_bound_us"] * US)
+        takeover_ns = self.lease_ns + bound_ns
+        if fault.kind == "crash" or fault.end_ns - fault.start_ns > takeover_ns:
+            self._schedule(takeover_ns, self._failover, shard)
+
+    def _lose_undurable_appends(self, node: AdjudicatorNode) -> None:
+        """A leader that dies takes with it whatever had not reached a journal quorum:
+        those transactions did not commit (their clients were not acknowledged, unless
+        a control acknowledged before the quorum)."""
+        now = self.env.now
+        lost_uids = set()
+        for crossbar in self.crossbars:
+            inbound = crossbar.inbound[node.shard]
+            kept = [item for item in inbound if item[2] <= now]
+            for _, entries, _ in (item for item in inbound if item[2] > now):
+                lost_uids.update(e.txn_id for e in entries if not e.is_heartbeat)
+            inbound.clear()
+            inbound.extend(kept)
+        if lost_uids:
+            node.journal.entries = [e for e in node.journal.entries if e.txn_id not in lost_uids]
+            node.journal.last_durable_true_ns = min(node.journal.last_durable_true_ns, now)
+            for uid in lost_uids:
+                self.oracle.forget(uid)
+            self.recorder.count("faults.undurable_commits_lost", len(lost_uids))
+
+    def _failover(self, shard: int) -> None:
+        """A new leader, one epoch up, rebuilt from committed transactions of every
+        journal and starting above anything the old leader may have handed out."""
+        old = self.adjudicators[shard]
+        now = self.env.now
+        epoch = old.epoch + 1
+        clock = self._new_clock(f"adjudicator-{shard}", "adjudicator")
+        entries = [e for node in self.adjudicators for e in node.journal.entries]
+        floor = max(old.journal.last_ts_ns, clock.read(now).latest_ns)
+        core = Adjudicator.rebuilt(shard, kernels.ConflictTable(self.window_ns), self.promise_ns,
+                                   entries, floor, now - self.window_ns)
+        node = AdjudicatorNode(self, shard, old.place, clock, core, old.journal)
+        node.epoch = epoch
+        node.quorum_write = self._quorum_write_draws(node, self.topo["journal"], f"/epoch{epoch}")
+        old.journal.epoch = epoch  # fencing: the old leader's appends are refused from now
+        self.adjudicators[shard] = node
+        self.failovers.append({"shard": shard, "at_s": now / S, "epoch": epoch})
+        self._schedule(self.heartbeat_ns, self._heartbeat, node)
+
+    # -- storage crash and rebuild ---------------------------------------------------------
+    def _storage_fault(self, fault) -> None:
+        """A storage replica crashes: what it had not applied is gone, deliveries to it
+        are dropped until it restarts, and then it is rebuilt (``_restart_storage``)."""
+        _, shard, index = fault.target.split(":")
+        node = self.replicas[int(shard)][int(index)]
+        node.down_until_ns = fault.end_ns
+        node.inbound.clear()
+        self._schedule(fault.end_ns - self.env.now, self._restart_storage, node)
+
+    def _restart_storage(self, node: StorageNode) -> None:
+        """Rebuild from the shard's latest snapshot plus a replay of every journal,
+        up to what the region's crossbar has released; replay is idempotent."""
+        crossbar = self.crossbars[self.placement.crossbar_of_region(node.place[0])].core
+        node.core = self.storage_restorer(node.core.shard, node.core.name,
+                                          crossbar.released_watermark_ns)
+        node.last_arrival_ns = self.env.now
+        self.recorder.count("faults.storage_rebuilds")
+        self._wake_waiters(node, self.env.now, node.core.applied_watermark_ns)
+
+    def _snapshot_after_load(self) -> None:
+        """Storage faults need snapshots: one of every shard right after the bulk load
+        (the load is in no journal), to a folder of the run's own."""
+        if not any(f.target.startswith("storage:") for f in self.faults.of_kind("crash")):
+            return
+        self._snapshot_dir = tempfile.TemporaryDirectory(prefix="dsqlbench-snapshots-")
+        self.snapshots = SnapshotStore(self._snapshot_dir.name)
+        for nodes in self.replicas:
+            self.snapshots.write_storage_snapshot(nodes[0].core, "load")
+
+    def _journal_entries(self) -> list:
+        """``(journal index, entry)`` of every journal, for replays."""
+        return [(j, e) for j, node in enumerate(self.adjudicators) for e in node.journal.entries]
+
+    def _restore_from_snapshot(self, shard: int, name: str, upto_ns: int) -> StorageReplica:
+        """The shard's latest snapshot plus an idempotent replay of the journals up to
+        ``upto_ns`` (what the crossbar has released; its later batches follow)."""
+        return restore_storage(self.snapshots, shard, self._journal_entries(), self.storage_ranges,
+                               upto_ns=upto_ns, replica_name=name)
+
+    def replay_model(self, shard: int, upto_ns: int) -> StorageReplica:
+        """The specification a replica must equal: the load, then every journal
+        replayed from the start up to ``upto_ns``."""
+        keys, values = self._loaded[shard]
+        journals = [node.journal for node in self.adjudicators]
+        return model_from_journals(journals, shard, self.storage_ranges, upto_ns,
+                                   load=(keys, values, 1), replica_name="model")
 
     # -- crossbar and storage apply ------------------------------------------------------
     def _crossbar_tick(self, crossbar: CrossbarNode) -> None:
@@ -555,26 +806,96 @@ class Cluster:
         """
         code = self.code
         fragmented = encode_batch(batch, code, kernels.split_payload) if batch.keys else None
-        k = code.k
         for node in self.replicas[batch.shard]:
             if node.place[0] != crossbar.place[0]:
                 continue
-            row = self._fragment_paths.next()  # [k-th fastest delay, arrival order...]
-            arrival = max(self.env.now + row[0] + self.apply_ns * len(batch.keys),
-                          node.last_arrival_ns)
-            node.last_arrival_ns = arrival
+            if self.faults and self.env.now < node.down_until_ns:
+                self.recorder.count("faults.deliveries_to_down_replicas_dropped")
+                continue
+            row = self._fragment_paths.next()  # [k-th delay, arrival order, their delays]
+            delay = row[0]
             if fragmented is not None:
-                payload, decoded = rebuild_payload(fragmented, row[1:k + 1], code, kernels.join_payload)
-                assert payload == fragmented.payload, "erasure-coded delivery changed the batch"
-                self.recorder.count("crossbar.fragments_decoded_from_parity" if decoded
-                                    else "crossbar.batches_rebuilt_from_data")
-                if node is self.replicas[batch.shard][0]:
-                    for decided in batch.decided_true_ns:
-                        self.recorder.visibility(arrival - decided, arrival)
-            node.inbound.append((arrival, batch))
-            if len(node.inbound) > INBOUND_APPLY_AT:
-                node.catch_up(self.env.now)  # replicas nobody reads still apply, in bulk
-            self._wake_waiters(node, arrival, batch.watermark_ns)
+                delay = self._receive(node, batch, fragmented, row, self.env.now)
+                retries = 0
+                while delay is None:  # more than m fragments lost: the crossbar sends it
+                    retries += 1       # again a tick later; later batches queue behind it
+                    self.recorder.count("faults.retransmissions")
+                    at_ns = self.env.now + retries * self.tick_ns
+                    delay = self._receive(node, batch, fragmented, self._fragment_paths.next(), at_ns)
+                    delay = None if delay is None else delay + retries * self.tick_ns
+            self._enqueue(node, batch, delay)
+
+    def _receive(self, node: StorageNode, batch: StorageBatch, fragmented, row,
+                 at_ns: int) -> int | None:
+        """Rebuild the batch at a replica from the first k good fragments of a delivery
+        sent at ``at_ns``; the delay until it has them, or None if fewer than k arrive
+        intact."""
+        code, k, paths = self.code, self.code.k, self.code.k + self.code.m
+        order, delays = row[1:1 + paths], row[1 + paths:]
+        lost, corrupt = self._fragment_faults(batch.shard, paths, at_ns)
+        fragments = fragmented.fragments
+        if corrupt:
+            fragments = fragments.copy()
+            fragments[corrupt, 0] ^= 0x01  # one bit flipped on the way
+        usable = []
+        for index, delay in zip(order, delays):
+            if index in lost:
+                continue
+            if self.fragment_checksums and not fragmented.intact(index, fragments[index]):
+                self.recorder.count("faults.checksum_mismatches")
+                continue
+            usable.append((index, delay))
+            if len(usable) == k:
+                break
+        if len(usable) < k:
+            self.recorder.count("faults.unrecoverable_deliveries")
+            return None
+        indices = [i for i, _ in usable]
+        payload = rebuild_from(fragments[indices], indices, code, kernels.join_payload,
+                               len(fragmented.payload))
+        if payload != fragmented.payload:  # only possible without checksums (a control)
+            self.recorder.count("faults.wrong_data_returned")
+            self._wrong_payloads[id(batch), id(node)] = payload
+        decoded = sorted(indices) != list(range(k))
+        self.recorder.count("crossbar.fragments_decoded_from_parity" if decoded
+                            else "crossbar.batches_rebuilt_from_data")
+        if lost or corrupt:
+            self.recorder.count("faults.deliveries_hit")
+        return usable[-1][1]
+
+    def _fragment_faults(self, shard: int, paths: int, now: int) -> tuple[set, list]:
+        """Fragments lost, and fragments corrupted, for one delivery to ``shard``."""
+        if not self.faults:
+            return set(), []
+        lost: set = set()
+        corrupt: list = []
+        for fault in self.faults.of_kind("lose_fragments", "corrupt_fragments"):
+            if not fault.active(now) or fault.target not in ("storage", f"storage:{shard}"):
+                continue
+            if self._fault_rng.random() >= fault.probability:
+                continue
+            if fault.kind == "lose_fragments":
+                count = min(fault.fragments, paths)
+                lost.update(int(i) for i in self._fault_rng.choice(paths, count, replace=False))
+            else:
+                corrupt.append(int(self._fault_rng.integers(0, paths)))
+        return lost, corrupt
+
+    def _enqueue(self, node: StorageNode, batch: StorageBatch, delay_ns: int) -> None:
+        """The batch reaches the replica after ``delay_ns`` (plus its apply cost), in
+        order behind everything before it."""
+        arrival = max(self.env.now + delay_ns + self.apply_ns * len(batch.keys), node.last_arrival_ns)
+        node.last_arrival_ns = arrival
+        if batch.keys and node is self.replicas[batch.shard][0]:
+            for decided in batch.decided_true_ns:
+                self.recorder.visibility(arrival - decided, arrival)
+        wrong = self._wrong_payloads.pop((id(batch), id(node)), None) if self._wrong_payloads else None
+        if wrong is not None:
+            batch = _parse_or_keep(wrong, batch)  # the replica applies what it decoded
+        node.inbound.append((arrival, batch))
+        if len(node.inbound) > INBOUND_APPLY_AT:
+            node.catch_up(self.env.now)  # replicas nobody reads still apply, in bulk
+        self._wake_waiters(node, arrival, batch.watermark_ns)
 
     def _wake_waiters(self, node: StorageNode, arrival_ns: int, watermark_ns: int) -> None:
         waiters = node.waiters
@@ -620,6 +941,21 @@ class _MultiCommit:
         self.votes = []
         self.voters = []
         self.writes = {}
+
+
+def _parse_or_keep(payload: bytes, batch: StorageBatch) -> StorageBatch:
+    """The batch a replica applies from wrongly decoded bytes (only a control without
+    checksums gets here): garbage in the values goes straight into storage; garbage
+    in keys, timestamps or the header would not even parse into a batch the replica
+    could apply, so that delivery keeps the true batch (its wrong bytes are counted
+    either way)."""
+    try:
+        parsed = batch_from_bytes(payload)
+    except (AssertionError, struct.error, ValueError, OverflowError):
+        return batch
+    same_frame = (parsed.shard, parsed.watermark_ns, parsed.keys, parsed.ts) == \
+        (batch.shard, batch.watermark_ns, batch.keys, batch.ts)
+    return parsed if same_frame else batch
 
 
 def _role_faults(role_cfg: dict) -> ClockFaults:

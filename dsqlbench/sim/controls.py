@@ -14,6 +14,8 @@ accident.
   at times some journal has not reached yet (reads miss commits below their snapshot).
 - A QP trusting a lying clock needs no patch: it is a clock configured beyond its bound
   with ``t_start_from = "now"`` (the skew lab), and the same tests cover it.
+- ``ack_before_quorum``, ``leases_without_fencing``, ``fragments_without_checksums``:
+  the durability guarantees of the fault lab (``tests/sim/test_faults.py``).
 """
 
 from __future__ import annotations
@@ -71,4 +73,26 @@ def no_first_committer_wins():
 def crossbar_above_watermark():
     with mock.patch.object(Crossbar, "watermark", lambda self: max(self.last_seen_ns)), \
             mock.patch.object(StorageReplica, "apply", _apply_out_of_order):
+        yield
+
+
+@contextmanager
+def ack_before_quorum():
+    """Acknowledge a commit as soon as it is decided, before the journal quorum has it:
+    a leader that dies in between loses commits its clients were told of."""
+    with mock.patch.object(cluster_module.Cluster, "ACK_AFTER_QUORUM", False):
+        yield
+
+
+@contextmanager
+def leases_without_fencing():
+    """Journals accept appends from a leader whose epoch was superseded."""
+    with mock.patch.object(cluster_module.Cluster, "FENCING", False):
+        yield
+
+
+@contextmanager
+def fragments_without_checksums():
+    """Corrupted fragments are decoded as if intact: wrong bytes reach storage."""
+    with mock.patch.object(cluster_module.Cluster, "FRAGMENT_CHECKSUMS", False):
         yield

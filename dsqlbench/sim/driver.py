@@ -33,7 +33,7 @@ from dsqlbench.sim.sql_client import serve as serve_sql
 from dsqlbench.workload.bank import decode_balance, encode_balance
 from dsqlbench.workload.listappend import decode_list, encode_list
 
-ATTEMPTS_PER_TXN_MAX = 1024  # attempt uids are txn_id * this + attempt
+ATTEMPTS_PER_TXN_MAX = 1024  # value stamps are txn_id * this; retries stay below it
 
 
 class Driver:
@@ -63,6 +63,7 @@ class Driver:
         self.measured_done = 0
         self.attempts_total = 0  # warm-up included: the lab's work, for host rates
         self.history: list[dict] = []  # list-append transactions, for the Elle checker
+        self.unknown_outcomes: list[int] = []  # uids whose commit reply never came
         self._sql_txn: dict[int, Transaction] = {}  # SQL attempts whose last txn was a later one
         self.next_txn_id = 1
         self.qp_count = len(cluster.qps)
@@ -85,6 +86,7 @@ class Driver:
         qp = client % self.qp_count
         while True:
             op = self.workload.next_operation()
+            qp = self.cluster.live_qp(qp)  # a client whose QP died reconnects elsewhere
             yield from self._transaction(client, qp, op, self.env.now)
             if self.think_ns:
                 yield self.env.timeout(self.think_ns)
@@ -119,6 +121,7 @@ class Driver:
         attempt = 1
         while True:
             start_ns = self.env.now
+            qp = self.cluster.live_qp(qp)
             txn, result, times = yield from self._attempt(qp, op, txn_id, attempt)
             txn = self._sql_txn.pop(txn_id, txn)
             reason = result.reason if not result.committed else ""
@@ -143,7 +146,7 @@ class Driver:
         cluster, env = self.cluster, self.env
         to_qp = cluster.network.client_delay_ns()
         yield env.timeout(to_qp)
-        txn = cluster.qps[qp].begin(txn_id, attempt, env.now)
+        txn = cluster.begin(qp, txn_id, attempt)
         times = {"read_ns": 0, "read_wait_ns": 0, "commit_ns": 0, "client_rtt_ns": to_qp}
         if txn.abort_reason:  # the QP could not even begin (no trustworthy clock)
             result = CommitResult(False, reason=txn.abort_reason)
@@ -276,13 +279,14 @@ class Driver:
     # -- recording ----------------------------------------------------------------------
     def _record(self, client, qp, op, txn: Transaction, result: CommitResult, times: dict,
                 intended_ns: int, start_ns: int, final: bool) -> None:
-        uid = txn.txn_id * ATTEMPTS_PER_TXN_MAX + txn.attempt
+        uid = txn.uid
         self.attempts_total += 1
+        if result.reason == AbortReason.COMMIT_TIMEOUT:
+            self.unknown_outcomes.append(uid)
         read_write = bool(txn.writes) and result.t_commit_ns >= 0
         if not txn.abort_reason:
             self.oracle.attempt(uid, txn.t_start_ns, start_ns, txn.reads,
-                                result.t_commit_ns if read_write else -1, txn.writes,
-                                self.env.now)
+                                self.env.now if read_write else None)
         if times["commit_ns"]:
             # What a client issuing COMMIT as its own statement would see: the commit
             # protocol plus the QP's statement work and one client round trip.

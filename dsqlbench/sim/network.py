@@ -63,6 +63,37 @@ class Network:
         self._cross_az = self.links["cross_az"].sample_ns
         self._cross_region = self.links["cross_region"].sample_ns
 
+    def install_faults(self, link_faults, now_ns) -> None:
+        """Partitions and slow links: from now on ``delay_ns`` accounts for them.
+        ``now_ns()`` gives the current simulated time. Without link faults nothing
+        changes, so fault-free runs keep the plain fast path."""
+        from dsqlbench.sim.faults import link_sides
+
+        self._link_faults = [(fault, link_sides(fault.target)) for fault in link_faults]
+        if not self._link_faults:
+            return
+        plain = self.delay_ns
+        self.delay_ns = lambda a, b: self.fault_delay(a, b, plain(a, b), now_ns())
+
+    def fault_delay(self, a: Place, b: Place, delay_ns: int, now_ns: int) -> int:
+        """``delay_ns`` of a message sent now from ``a`` to ``b``, given link faults: a
+        partition holds it until it heals (as a retransmitting transport would); a
+        slow link multiplies it."""
+        from dsqlbench.sim.faults import place_matches
+
+        for fault, (left, right) in getattr(self, "_link_faults", ()):
+            if not fault.active(now_ns):
+                continue
+            cut = (place_matches(left, a) and place_matches(right, b) and not place_matches(left, b)) or \
+                  (place_matches(left, b) and place_matches(right, a) and not place_matches(left, a))
+            if not cut:
+                continue
+            if fault.kind == "partition":
+                delay_ns += fault.end_ns - now_ns
+            else:
+                delay_ns = int(delay_ns * fault.multiplier)
+        return delay_ns
+
     def link(self, a: Place, b: Place) -> LinkModel:
         """The link class between two places."""
         if a[0] != b[0]:
@@ -83,8 +114,9 @@ class Network:
 
     def fragment_paths(self, link: str, k: int, m: int, seed: int) -> BufferedDraws:
         """Erasure-coded deliveries on ``link``: each draw is a row
-        ``[k-th fastest delay, fragment indices in arrival order...]`` of k + m
-        independent paths, from a stream of their own, a block of rows at a time."""
+        ``[k-th fastest delay, fragment indices in arrival order..., their delays in
+        that order...]`` of k + m independent paths, from a stream of their own, a
+        block of rows at a time."""
         base = self.links[link]
         model = LinkModel(f"{link}/fragments", base.median_ns / 1e3, base.sigma,
                           base.tail_probability, base.tail_multiplier,
@@ -94,8 +126,8 @@ class Network:
         def block(n: int) -> np.ndarray:
             delays = model.draw_block(n * paths).reshape(n, paths)
             order = np.argsort(delays, axis=1, kind="stable")
-            kth = np.take_along_axis(delays, order[:, k - 1:k], axis=1)
-            return np.concatenate([kth, order], axis=1)
+            ordered = np.take_along_axis(delays, order, axis=1)
+            return np.concatenate([ordered[:, k - 1:k], order, ordered], axis=1)
 
         return BufferedDraws(block, 1024)
 

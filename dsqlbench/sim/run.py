@@ -73,6 +73,8 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     end_ns = env.now
     events = next(env._eid)  # SimPy's event counter: how many events were scheduled
     checks = oracle.check()
+    if cluster.faults:
+        checks["faults"] = fault_report(cluster, oracle, driver, recorder)
     _record_clocks(cluster, recorder, checks["oracle"])
     simulated = recorder.summarize(duration_ns - warmup_end_ns, end_ns)
     simulated["checks"] = checks
@@ -112,6 +114,74 @@ def check_history(simulated: dict, history: list[dict] | None, strict: bool) -> 
     verdict = judge(simulated["checks"]["oracle"], elle, strict)
     simulated["checks"]["verdict"] = verdict
     return verdict
+
+
+FAULT_COUNTERS = (
+    "faults.checksum_mismatches", "faults.deliveries_hit", "faults.unrecoverable_deliveries",
+    "faults.retransmissions", "faults.wrong_data_returned", "faults.fenced_appends",
+    "faults.storage_rebuilds", "faults.reads_rerouted", "faults.qp_reconnects",
+    "faults.promises_expired", "faults.deliveries_to_down_replicas_dropped",
+    "faults.undurable_commits_lost",
+    "crossbar.fragments_decoded_from_parity",
+)
+
+
+def fault_report(cluster: Cluster, oracle: Oracle, driver: Driver, recorder: Recorder) -> dict:
+    """What a fault run must show: what was injected and when, that no acknowledged
+    commit was lost and no wrong data was returned, how unknown outcomes resolved,
+    and that every storage replica equals a replay of the journals from the start."""
+    counters = recorder.counters()
+    durable = oracle.durables
+    unknown = driver.unknown_outcomes
+    lost = _acknowledged_commits_lost(cluster, oracle)
+    mismatched = _replicas_unlike_model(cluster)
+    report = {
+        "timeline": cluster.faults.timeline(),
+        "injected": cluster.faults.injected_by_kind(),
+        "failovers": cluster.failovers,
+        "acknowledged_commits": len(oracle.acknowledged()),
+        "acknowledged_commits_lost": lost,
+        "unknown_outcomes": len(unknown),
+        "unknown_resolved_committed": sum(1 for uid in unknown if uid in durable),
+        "unknown_resolved_not_committed": sum(1 for uid in unknown if uid not in durable),
+        "replicas_unlike_replay_model": mismatched,
+        "wrong_data_returned": counters.get("faults.wrong_data_returned", 0),
+        "counters": {name: counters.get(name, 0) for name in FAULT_COUNTERS},
+    }
+    report["ok"] = lost == 0 and report["wrong_data_returned"] == 0 and not mismatched
+    return report
+
+
+def _acknowledged_commits_lost(cluster: Cluster, oracle: Oracle) -> int:
+    """Acknowledged commits whose version is missing from storage although storage
+    has applied past their commit time (first replica of each shard, caught up)."""
+    replicas = cluster.audit_replicas()
+    shard_of = cluster.storage_ranges.shard_of
+    lost = len(oracle.acked_lost)
+    for _uid, t_commit, keys in oracle.acknowledged():
+        for key in keys:
+            replica = replicas[shard_of(key)]
+            if t_commit > replica.applied_watermark_ns:
+                continue  # not applied yet at the end of the run: in flight, not lost
+            if all(ts != t_commit for ts, _ in replica.versions.get(key, ())):
+                lost += 1
+                break
+    return lost
+
+
+def _replicas_unlike_model(cluster: Cluster) -> list[str]:
+    """Every replica, caught up, against a model replayed from the journals' start."""
+    unlike = []
+    now = cluster.env.now
+    for shard, nodes in enumerate(cluster.replicas):
+        for node in nodes:
+            if now < node.down_until_ns:
+                continue
+            node.catch_up(now)
+            model = cluster.replay_model(shard, node.core.applied_watermark_ns)
+            if model.versions != node.core.versions:
+                unlike.append(node.core.name)
+    return unlike
 
 
 def make_workload(cfg: dict):

@@ -84,7 +84,7 @@ def serve(driver, qp: int, attempt: SqlAttempt, request, times: dict):
         return None
     if isinstance(request, Begin):
         if attempt.begun:  # a later transaction of the same program
-            attempt.txn = cluster.qps[qp].begin(attempt.txn.txn_id, attempt.txn.attempt, env.now)
+            attempt.txn = cluster.begin(qp, attempt.txn.txn_id, attempt.txn.attempt)
         attempt.begun = True
         reading_us = max(0, attempt.txn.t_start_ns) // 1000
         return BeginReply(attempt.txn.t_start_ns, EPOCH_US + reading_us)
