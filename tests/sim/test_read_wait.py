@@ -23,7 +23,7 @@ def test_read_on_a_lagging_replica_waits_for_the_batch_that_covers_it():
     env, cluster, key = make_cluster()  # not started: nothing advances the replicas
     shard = cluster.storage_ranges.shard_of(key)
     node = cluster.local_replica(0, shard)
-    txn = cluster.qps[0].begin(1, 1, 5_000_000)
+    txn = cluster.qps[0].begin(1, 1, 5_000_000)  # the QP core alone: no commit follows
     assert txn.t_start_ns > node.core.applied_watermark_ns
     seen = {}
 
