@@ -181,8 +181,10 @@ def _register_optional_commands() -> None:
 
     cli.add_command(sweep_command, "sweep")
     from dsqlbench.bench import bench_command
+    from dsqlbench.shell import shell_command
 
     cli.add_command(bench_command, "bench")
+    cli.add_command(shell_command, "shell")
 
 
 _register_optional_commands()

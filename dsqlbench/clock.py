@@ -26,12 +26,14 @@ bound instead of trusting it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 PPM = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class ClockReading:
+class ClockReading(NamedTuple):
+    """One reading of a node clock (a tuple: read on every transaction, so cheap)."""
+
     earliest_ns: int
     now_ns: int
     latest_ns: int

@@ -167,14 +167,18 @@ class Oracle:
 
     def _check_stale_reads(self) -> tuple[int, list[str]]:
         """A read that missed a commit of its key acknowledged before its txn began."""
-        by_ack = {}
-        for key, history in self.writes.items():
-            ordered = sorted((h[3], h[0], h[2]) for h in history)
-            by_ack[key] = ([o[0] for o in ordered], list(accumulate((o[1] for o in ordered), max)),
-                           ordered)
+        by_ack: dict[int, tuple] = {}
         count, witnesses = 0, []
         for uid, _, key, version_ts, began in self.reads_log:
-            acked, highest, ordered = by_ack.get(key, ((), (), ()))
+            history = self.writes.get(key)
+            if history is None or len(history) < 2:
+                continue  # only the load's version: nothing newer to miss
+            index = by_ack.get(key)
+            if index is None:
+                ordered = sorted((h[3], h[0], h[2]) for h in history)
+                index = by_ack[key] = ([o[0] for o in ordered],
+                                       list(accumulate((o[1] for o in ordered), max)), ordered)
+            acked, highest, ordered = index
             i = bisect_left(acked, began)
             if i and highest[i - 1] > version_ts:
                 count += 1

@@ -46,8 +46,7 @@ class StorageReplica:
     def load(self, keys, values, t_ns: int) -> None:
         """Bulk load before the run: one version per key at ``t_ns``."""
         assert not self.versions, "load only into an empty replica"
-        for key, value in zip(keys, values):
-            self.versions[key] = [(t_ns, value)]
+        self.versions = {key: [(t_ns, value)] for key, value in zip(keys, values)}
         self.sorted_keys = sorted(self.versions)
         self.applied_watermark_ns = t_ns
 
