@@ -116,6 +116,7 @@ def run_data(path: Path, summary: dict, name: str) -> dict:
         "phases": phase_percentiles(sim),
         "phase_means": phase_breakdown(sim),
         "counters": counters(sim),
+        "faults": ((sim.get("checks") or {}).get("faults") or {}).get("timeline", []),
     }
 
 
