@@ -256,6 +256,10 @@ class Cluster:
                      for r, az in self.placement.storage_azs]
             self.replicas.append(nodes)
         self._replica_index = {place: i for i, place in enumerate(self.placement.storage_azs)}
+        # region -> shard -> that region's replicas (each region's crossbar feeds its own)
+        self._region_replicas = {
+            region: [[n for n in nodes if n.place[0] == region] for nodes in self.replicas]
+            for region in self.placement.full_regions}
 
     def _build_crossbars(self, topo: dict) -> None:
         journals = len(self.adjudicators)
@@ -804,6 +808,9 @@ class Cluster:
         replica has the batch once the k-th fragment arrives; when a data fragment is
         among the late ones, the bytes are really decoded from parity and checked.
         """
+        if not batch.keys and not self.faults:
+            self._deliver_watermark(crossbar, batch)
+            return
         code = self.code
         fragmented = encode_batch(batch, code, kernels.split_payload) if batch.keys else None
         for node in self.replicas[batch.shard]:
@@ -824,6 +831,24 @@ class Cluster:
                     delay = self._receive(node, batch, fragmented, self._fragment_paths.next(), at_ns)
                     delay = None if delay is None else delay + retries * self.tick_ns
             self._enqueue(node, batch, delay)
+
+    def _deliver_watermark(self, crossbar: CrossbarNode, batch: StorageBatch) -> None:
+        """The common case, kept lean: a batch with no records only moves each
+        replica's watermark (its one small message still takes the k-th fastest path)."""
+        now = self.env.now
+        next_row = self._fragment_paths.next
+        watermark = batch.watermark_ns
+        for node in self._region_replicas[crossbar.place[0]][batch.shard]:
+            arrival = now + next_row()[0]
+            if arrival < node.last_arrival_ns:
+                arrival = node.last_arrival_ns
+            node.last_arrival_ns = arrival
+            inbound = node.inbound
+            inbound.append((arrival, batch))
+            if len(inbound) > INBOUND_APPLY_AT:
+                node.catch_up(now)
+            if node.waiters and node.waiters[0][0] <= watermark:
+                self._wake_waiters(node, arrival, watermark)
 
     def _receive(self, node: StorageNode, batch: StorageBatch, fragmented, row,
                  at_ns: int) -> int | None:
