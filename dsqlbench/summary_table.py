@@ -54,8 +54,39 @@ def render_summary(summary: dict, console: Console) -> None:
     if clock:
         figures = ", ".join(f"{k} {_num(v)}" for k, v in sorted(clock.items()))
         _line(console, f"clock: {escape(figures)}")
+    for text in _checks_lines(sim.get("checks") or {}):
+        _line(console, escape(text))
     console.line()
     _line(console, _host_line(summary.get("host") or {}))
+
+
+def _checks_lines(checks: dict) -> list[str]:
+    """One line per checker: what it judged and its verdict (figures from the summary)."""
+    lines = []
+    oracle = checks.get("oracle")
+    if oracle:
+        verdict = "ok" if oracle.get("ok") else "VIOLATIONS"
+        lines.append(
+            f"checks: oracle {verdict} ({oracle.get('writers_checked', 0):,} writes, "
+            f"{oracle.get('reads_checked', 0):,} reads; stale reads {oracle.get('stale_reads', 0)}, "
+            f"real-time violations {oracle.get('realtime_violations', 0)})")
+    elle = checks.get("elle")
+    if elle:
+        anomalies = ", ".join(f"{k} {v}" for k, v in sorted((elle.get("anomalies") or {}).items()))
+        lines.append(f"checks: elle {'valid' if elle.get('valid') else 'INVALID'}"
+                     f" ({anomalies or 'no anomalies'}; allowed: {', '.join(elle.get('allowed') or []) or '-'})")
+    for name in ("bank", "pgbench", "tpcc"):
+        if name in checks:
+            lines.append(f"checks: {name} audit {'ok' if checks[name].get('ok') else 'FAILED'}")
+    faults = checks.get("faults")
+    if faults:
+        lines.append(
+            f"faults: {', '.join(f'{k} {v}' for k, v in faults.get('injected', {}).items())}; "
+            f"acknowledged commits lost {faults.get('acknowledged_commits_lost')}, wrong data "
+            f"{faults.get('wrong_data_returned')}, unknown outcomes {faults.get('unknown_outcomes')} "
+            f"({faults.get('unknown_resolved_committed')} committed); "
+            f"{'ok' if faults.get('ok') else 'FAILED'}")
+    return lines
 
 
 def _line(console: Console, text: str) -> None:
