@@ -48,5 +48,6 @@ setup(
     ext_modules=native_extensions(),
     package_dir={"dsqlbench._workloads": "workloads"},
     packages=find_packages(include=["dsqlbench", "dsqlbench.*"]) + ["dsqlbench._workloads"],
-    package_data={"dsqlbench._workloads": ["*.toml", "topologies/*.toml", "sweeps/*.toml"]},
+    package_data={"dsqlbench._workloads": ["*.toml", "topologies/*.toml", "sweeps/*.toml",
+                                           "sql/*.sql", "sql/*.pgbench"]},
 )

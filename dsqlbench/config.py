@@ -261,6 +261,9 @@ WORKLOAD_SCHEMA: dict = {
                          "else paths relative to the workload file"),
         "scale": _int(1, "pgbench: scale factor (branches; 10 tellers and 100,000 accounts each)",
                       ge=1, le=10_000),
+        "schema": _str("tpcb", "pgbench: the tables the scripts run on: pgbench's TPC-B tables, "
+                       "or YCSB's usertable with load.record_count rows (:records in scripts)",
+                       choices=["tpcb", "ycsb"]),
     },
     "tpcc": {
         "warehouses": _int(1, "tpcc: warehouses", ge=1, le=1000),

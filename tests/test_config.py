@@ -20,7 +20,7 @@ from dsqlbench.config import (
 )
 from dsqlbench.errors import ConfigError
 
-SHIPPED = ["bank", "faults", "hot-key", "list-append", "read-mostly", "tpcb", "tpcc", "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f"]
+SHIPPED = ["bank", "faults", "hot-key", "list-append", "read-mostly", "tpcb", "tpcc", "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "ycsb-sql"]
 MINIMAL = '[workload]\nname = "mini"\n'
 
 

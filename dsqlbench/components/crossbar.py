@@ -197,25 +197,13 @@ def rebuild_from(fragments: np.ndarray, indices: list[int], code, join_payload,
     return join_payload(code.decode(indices, rows), payload_length)
 
 
-def rebuild_payload(fragmented: FragmentedBatch, first_k: list[int], code, join_payload
-                    ) -> tuple[bytes, bool]:
-    """The wire bytes rebuilt from the fragments ``first_k`` (the first k to arrive).
-
-    Returns the bytes and whether parity was needed. When every data fragment came
-    first the bytes are the data fragments joined; otherwise they are really decoded
-    from the parity fragments that arrived.
-    """
-    k = code.k
-    first = sorted(first_k)
-    assert len(first) == k and len(set(first)) == k, "need k distinct fragments"
-    if first == list(range(k)):
-        return join_payload(fragmented.fragments[:k], len(fragmented.payload)), False
-    data = code.decode(first, fragmented.fragments[first])
-    return join_payload(data, len(fragmented.payload)), True
-
-
 def rebuild_batch(fragmented: FragmentedBatch, arrived: list[int], code, join_payload
                   ) -> tuple[StorageBatch, bool]:
-    """The batch rebuilt from the first k fragment indices to arrive."""
-    payload, decoded = rebuild_payload(fragmented, list(arrived[:code.k]), code, join_payload)
+    """The batch rebuilt from the first k fragment indices to arrive, and whether
+    parity was needed (the runtime uses ``rebuild_from`` with its own fragment faults)."""
+    first = list(arrived[:code.k])
+    assert len(set(first)) == code.k, "need k distinct fragments"
+    payload = rebuild_from(fragmented.fragments[first], first, code, join_payload,
+                           len(fragmented.payload))
+    decoded = sorted(first) != list(range(code.k))
     return batch_from_bytes(payload), decoded

@@ -324,7 +324,10 @@ def iterative_zipfian(rng: np.random.Generator, n: int, s: float) -> int:
     b = 2.0 ** (s - 1.0)
     while True:
         u, v = rng.random(), rng.random()
-        x = math.floor(u ** (-1.0 / (s - 1.0)))
+        try:
+            x = math.floor(u ** (-1.0 / (s - 1.0)))
+        except OverflowError:  # C's pow gives inf here, which the x <= n test rejects
+            continue
         t = (1.0 + 1.0 / x) ** (s - 1.0)
         if v * x * (t - 1.0) / (b - 1.0) <= t / b and x <= n:
             return int(x)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dsqlbench.config import shipped_dir
 from dsqlbench.errors import ConfigError
 from dsqlbench.sim.seeds import stream
 from dsqlbench.sql.engine import SqlEngine
 from dsqlbench.workload import pgbench, tpcb, tpcc
 from dsqlbench.workload.ycsb import Operation
 
-SQL_DIR = Path(__file__).resolve().parent.parent.parent / "workloads" / "sql"
+SQL_DIR = shipped_dir() / "sql"  # the shipped schemas and pgbench scripts
 
 
 class SqlOperation(Operation):
@@ -47,9 +48,15 @@ class PgbenchSqlWorkload:
         self.engine = SqlEngine()
         base = Path(source).parent if source else Path.cwd()
         scripts = [pgbench.load_script(_locate_script(s, base)) for s in spec["scripts"]]
-        self.mix = tpcb.workload(spec["scale"], scripts)
-        self.items = tpcb.setup(self.engine, spec["scale"])
         self.scale = spec["scale"]
+        self.schema = spec["schema"]
+        if self.schema == "ycsb":
+            records = self.records = cfg["load"]["record_count"]
+            self.mix = pgbench.PgbenchWorkload(scripts, {"scale": self.scale, "records": records})
+            self.items = ycsb_setup(self.engine, records)
+        else:
+            self.mix = tpcb.workload(self.scale, scripts)
+            self.items = tpcb.setup(self.engine, self.scale)
 
     def load_items(self) -> list[tuple[int, bytes]]:
         return self.items
@@ -61,8 +68,23 @@ class PgbenchSqlWorkload:
         return SqlOperation(name, lambda session: _script_program(session, txn))
 
     def final_check(self, session):
-        """Generator: pgbench's balances agree (branches = tellers = accounts = history)."""
+        """Generator: pgbench's balances agree (branches = tellers = accounts = history);
+        on YCSB's table, every row is still there."""
+        if self.schema == "ycsb":
+            result = yield from session.execute("SELECT count(*) FROM usertable")
+            count = result.rows[0][0] if result.error is None else None
+            return {"ok": count == self.records, "rows": count}
         return (yield from tpcb.check_balances(session))
+
+
+YCSB_FIELD = "x" * 100
+
+
+def ycsb_setup(engine, records: int) -> list[tuple[int, bytes]]:
+    """YCSB's usertable with ``records`` rows, as (key, value) pairs to load."""
+    pairs = engine.bootstrap((SQL_DIR / "ycsb.sql").read_text())
+    rows = [(key,) + (YCSB_FIELD,) * 10 for key in range(1, records + 1)]
+    return pairs + engine.load_rows("usertable", rows, coerce_values=False)
 
 
 def _script_program(session, txn):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dsqlbench.config import shipped_dir
 from dsqlbench.errors import ConfigError
 from dsqlbench.workload.pgbench import PgbenchWorkload, Script, load_script, parse_script
 
@@ -24,7 +25,7 @@ NBRANCHES = 1       # per scale unit, as pgbench's nbranches
 NTELLERS = 10
 NACCOUNTS = 100_000
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "workloads" / "sql"
+SQL_DIR = shipped_dir() / "sql"  # the checkout's workloads/sql, or the installed copy
 SCHEMA_PATH = SQL_DIR / "tpcb.sql"
 BUILTIN_SCRIPT_PATH = SQL_DIR / "tpcb-builtin.pgbench"
 

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dsqlbench.config import shipped_dir
 from dsqlbench.errors import ConfigError
 from dsqlbench.sql.errors import SqlError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workloads" / "sql" / "tpcc.sql"
+SCHEMA_PATH = shipped_dir() / "sql" / "tpcc.sql"
 LOAD_TIME = dt.datetime(2025, 1, 1)
 SYLLABLES = ("BAR", "OUGHT", "ABLE", "PRI", "PRES", "ESE", "ANTI", "CALLY", "ATION", "EING")
 KINDS = ("new_order", "payment", "order_status", "delivery", "stock_level")

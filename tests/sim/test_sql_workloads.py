@@ -33,3 +33,10 @@ def test_pushdown_moves_fewer_rows_than_storage_examines():
     sim = simulate(sql_config("tpcc", "clients.count=8", duration_s=1.0)).simulated
     counters = sim["counters"]
     assert counters["storage.rows_examined"] > counters["storage.rows_returned"] > 0
+
+
+def test_ycsb_through_sql_runs_reads_and_updates_through_the_engine():
+    sim = simulate(sql_config("ycsb-sql", "clients.count=8", "load.record_count=2000")).simulated
+    assert {"ycsb-read", "ycsb-update"} <= set(sim["latency_ms"])
+    assert sim["checks"]["pgbench"] == {"ok": True, "rows": 2000}
+    assert sim["checks"]["oracle"]["ok"]
