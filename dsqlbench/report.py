@@ -210,11 +210,12 @@ def counters(sim: dict) -> dict[str, float]:
 
 def sweep_parameter(configs: list[dict]) -> dict | None:
     """``{"parameter": key, "values": [...]}`` when the runs' configs differ in exactly
-    one leaf (a sweep), else ``None``."""
+    one leaf besides the seed (a sweep, repeats included), else ``None``."""
     if len(configs) < 2:
         return None
+    # Repeats of a sweep point differ only in their derived seeds: not a parameter.
     keys = {key for config in configs[1:]
-            for key, _, _ in config_differences(configs[0], config)}
+            for key, _, _ in config_differences(configs[0], config)} - {"run.seed"}
     if len(keys) != 1:
         return None
     key = keys.pop()
