@@ -25,7 +25,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from dsqlbench.components.adjudicator import Adjudicator
-from dsqlbench.components.messages import AbortReason, CommitRequest, StorageBatch
+from dsqlbench.components.messages import CommitRequest, StorageBatch
 from dsqlbench.components.qp import Limits
 from dsqlbench.components.storage import StorageReplica
 from dsqlbench.kernels import ConflictTable

@@ -15,8 +15,6 @@ Rows as pgbench writes them: branches ``(bid, 0, NULL)``, tellers
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dsqlbench.config import shipped_dir
 from dsqlbench.errors import ConfigError
 from dsqlbench.workload.pgbench import PgbenchWorkload, Script, load_script, parse_script
