@@ -84,7 +84,7 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
         session = workload.engine.session(cluster.limits)
         simulated["checks"][cfg["workload"]["kind"]] = serve_offline(
             cluster, workload.final_check(session))
-    wall_s = time.perf_counter() - wall_start
+    wall_s = time.perf_counter() - wall_start  # host figures only
     attempts = simulated["transactions"]["attempted"]
     host = {
         "wall_s": wall_s,
