@@ -77,10 +77,16 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         console.print(f"SEED={_State.seed} workload={cfg['workload']['name']} "
                       f"topology={cfg['topology']['topology']['name']}", highlight=False)
     total_s = None if cfg["run"]["transactions"] else cfg["run"]["duration_s"]
-    result = run_config(
-        cfg, repeat=repeat, strict=strict_check, git_revision=cwd_revision(),
-        progress_factory=lambda: ProgressReporter(total_s, console=console,
-                                                  mode="none" if quiet else progress))
+    reached = _Reached(lambda: ProgressReporter(total_s, console=console,
+                                                mode="none" if quiet else progress))
+    try:
+        result = run_config(cfg, repeat=repeat, strict=strict_check, git_revision=cwd_revision(),
+                            progress_factory=reached.reporter)
+    except KeyboardInterrupt:
+        click.echo(f"dsqlbench: interrupted at simulated {reached.sim_s:.2f} s of "
+                   f"{cfg['run']['duration_s']:g} s (SEED={_State.seed}); no result folder "
+                   "was written", err=True)
+        sys.exit(130)
     summary = result.summary
     write_run(target, summary, result.tables, overwrite=overwrite)
     if quiet:
@@ -89,6 +95,31 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         render_summary(summary, console)
         console.print(f"results: {target}", highlight=False)
     _fail_on_checks(summary["simulated"], result.verdict, strict_check)
+
+
+class _Reached:
+    """Remembers how far the simulation got, for an interrupted run's last words."""
+
+    def __init__(self, make_reporter):
+        self.make_reporter = make_reporter
+        self.sim_s = 0.0
+
+    def reporter(self):
+        outer = self
+
+        class _Tracking:
+            def __enter__(self):
+                self.inner = outer.make_reporter().__enter__()
+                return self
+
+            def __exit__(self, *exc):
+                return self.inner.__exit__(*exc)
+
+            def update(self, snapshot):
+                outer.sim_s = snapshot.get("sim_s", outer.sim_s)
+                self.inner.update(snapshot)
+
+        return _Tracking()
 
 
 def _refuse_occupied(target: Path, overwrite: bool) -> None:

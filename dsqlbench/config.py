@@ -773,7 +773,14 @@ class _Origins:
 # --- cross-field checks ---------------------------------------------------------------
 
 
+# The loaded data lives in memory once per storage replica; refuse, before anything is
+# allocated, a load that could not fit (this machine class has 24 GiB).
+LOAD_MEMORY_BUDGET_BYTES = 12 * 1024**3
+ROW_OVERHEAD_BYTES = 160  # a version's tuple, list and dict slot in a replica
+
+
 def _check_cross_fields(cfg: dict, origin: _Origins) -> None:
+    _check_sizes(cfg, origin)
     _check_run(cfg, origin)
     _check_clients(cfg, origin)
     _check_ycsb(cfg, origin)
@@ -792,6 +799,17 @@ def _fail(origins: _Origins, dotted: str, value: Any, problem: str, blame: tuple
         dotted = dotted.removeprefix("topology.")
     shown = dotted if value is _MISSING else f"{dotted} = {_show(value)}"
     raise ConfigError(source, shown, problem)
+
+
+def _check_sizes(cfg: dict, origin: _Origins) -> None:
+    load = cfg["load"]
+    replicas = sum(r["azs"] for r in cfg["topology"]["regions"] if r["role"] == "full")
+    estimate = load["record_count"] * (load["value_bytes"] + ROW_OVERHEAD_BYTES) * replicas
+    if estimate > LOAD_MEMORY_BUDGET_BYTES:
+        problem = (f"record_count x (value_bytes + {ROW_OVERHEAD_BYTES}) x {replicas} storage "
+                   f"replicas is about {estimate / 1024**3:,.1f} GiB; the lab keeps at most "
+                   f"{LOAD_MEMORY_BUDGET_BYTES / 1024**3:.0f} GiB of loaded data in memory")
+        _fail(origin, "load.record_count", load["record_count"], problem, ("load.value_bytes",))
 
 
 def _check_run(cfg: dict, origin: _Origins) -> None:

@@ -96,3 +96,25 @@ def test_an_occupied_out_folder_is_refused_before_simulating(tmp_path, capsys):
 def test_duration_and_transactions_are_exclusive(capsys):
     code, _, err = run_cli(capsys, "run", "--duration", "1", "--transactions", "5")
     assert code == 2 and "exclusive" in err
+
+
+def test_a_load_too_large_for_memory_is_refused_before_allocating(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--set", "load.record_count=100000000",
+                           "--set", "load.value_bytes=1048576", "--out", str(tmp_path / "x"))
+    assert code == 2 and "load.record_count" in err and "GiB" in err
+
+
+def test_an_interrupted_run_says_where_it_stopped_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    import dsqlbench.runner
+
+    def interrupted(cfg, progress_factory=None, **_):
+        with progress_factory() as bar:
+            bar.update({"sim_s": 2.5, "committed": 1, "aborted": 0, "throughput_per_s": 1.0,
+                        "warmup": False})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dsqlbench.runner, "run_config", interrupted)
+    out_dir = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "--progress", "none", "--out", str(out_dir))
+    assert code == 130 and "interrupted at simulated 2.50 s of 10 s" in err
+    assert not out_dir.exists() and list(tmp_path.iterdir()) == []
