@@ -92,30 +92,17 @@ class StorageReplica:
             i += 1
         return rows
 
-    def scan_range(self, low_key: int, high_key: int, t_ns: int, limit: int | None = None,
-                   row_filter=None, projection=None, descending: bool = False
-                   ) -> tuple[list[tuple[int, object]], int]:
-        """Live rows with ``low_key <= key < high_key`` as of ``t_ns``, filtered and
-        projected here (pushdown): returns ``([(key, projected)], rows examined)``.
-        ``limit`` counts rows after the filter."""
+    def versions_in_range(self, low_key: int, high_key: int, t_ns: int,
+                          descending: bool = False):
+        """``(key, version)`` for every key in ``[low_key, high_key)`` that has a version
+        at ``t_ns`` (deletes included), in key order or its reverse, lazily: a caller
+        that stops early (a LIMIT) reads no further."""
         keys = self.sorted_keys
-        first, last = bisect_left(keys, low_key), bisect_left(keys, high_key)
-        indices = range(last - 1, first - 1, -1) if descending else range(first, last)
-        rows: list[tuple[int, object]] = []
-        examined = 0
-        for i in indices:
-            if limit is not None and len(rows) >= limit:
-                break
-            key = keys[i]
-            version = self.read(key, t_ns)
-            if version is None or version[1] is None:
-                continue
-            examined += 1
-            value = version[1]
-            if row_filter is not None and not row_filter(key, value):
-                continue
-            rows.append((key, value if projection is None else projection(key, value)))
-        return rows, examined
+        first, end = bisect_left(keys, low_key), bisect_left(keys, high_key)
+        for i in (range(end - 1, first - 1, -1) if descending else range(first, end)):
+            version = self.read(keys[i], t_ns)
+            if version is not None:
+                yield keys[i], version
 
     # -- garbage collection ----------------------------------------------------------
     def trim(self, horizon_ns: int) -> int:

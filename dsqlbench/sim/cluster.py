@@ -29,7 +29,6 @@ import heapq
 import tempfile
 import struct
 import itertools
-from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
@@ -434,15 +433,8 @@ class Cluster:
     def _live_rows(node: StorageNode, txn: Transaction, scan):
         """Live ``(key, value)`` pairs of the scan's range at ``t_start``, in scan order,
         consumed lazily (a limit stops the walk); every version read is recorded."""
-        keys = node.core.sorted_keys
-        first, end = bisect_left(keys, scan.low_key), bisect_left(keys, scan.high_key)
-        positions = range(end - 1, first - 1, -1) if scan.descending else range(first, end)
-        read = node.core.read
-        for i in positions:
-            key = keys[i]
-            version = read(key, txn.t_start_ns)
-            if version is None:
-                continue
+        for key, version in node.core.versions_in_range(scan.low_key, scan.high_key,
+                                                         txn.t_start_ns, scan.descending):
             txn.reads.append((key, version[0]))
             if version[1] is not None:
                 yield key, version[1]

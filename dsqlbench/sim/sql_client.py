@@ -154,12 +154,13 @@ def _serve_now(cluster, replicas, snapshot_ns: int, request):
         version = replicas[cluster.storage_ranges.shard_of(request.key)].read(request.key, snapshot_ns)
         return ReadReply(version[0], version[1]) if version else ReadReply(0, None)
     if isinstance(request, Scan):
-        rows = []
-        for shard in cluster.shards_of_range(request.low_key, request.high_key, request.descending):
-            found, _ = replicas[shard].scan_range(request.low_key, request.high_key, snapshot_ns,
-                                                  descending=request.descending)
-            rows.extend(found)
-        return evaluate_scan(request, iter(rows))
+        rows = ((key, version[1])
+                for shard in cluster.shards_of_range(request.low_key, request.high_key,
+                                                     request.descending)
+                for key, version in replicas[shard].versions_in_range(
+                    request.low_key, request.high_key, snapshot_ns, request.descending)
+                if version[1] is not None)
+        return evaluate_scan(request, rows)
     assert isinstance(request, Commit)
     assert not request.writes and not request.lock_keys, "audits only read"
     return CommitReply(True)

@@ -21,7 +21,6 @@ Invariants:
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from dsqlbench.components.adjudicator import Adjudicator
@@ -152,15 +151,9 @@ class Harness:
         raise AssertionError(f"unknown request {request!r}")
 
     def _live_rows(self, low: int, high: int, t_ns: int, descending: bool):
-        keys = self.replica.sorted_keys
-        first, end = bisect_left(keys, low), bisect_left(keys, high)
-        positions = range(end - 1, first - 1, -1) if descending else range(first, end)
-        read = self.replica.read
-        for i in positions:
-            key = keys[i]
-            version = read(key, t_ns)
-            if version is not None and version[1] is not None:
-                yield key, version[1]
+        for key, (_, value) in self.replica.versions_in_range(low, high, t_ns, descending):
+            if value is not None:
+                yield key, value
 
     def _commit(self, request: Commit, t_start: int) -> CommitReply:
         if not request.writes and not request.lock_keys and not request.schema_change:

@@ -61,9 +61,8 @@ def test_trim_keeps_the_newest_version_of_a_live_row(replica):
     assert dropped >= 2
 
 
-def test_scan_range_filters_and_projects_at_storage(replica):
-    rows, examined = replica.scan_range(1, 4, 100, row_filter=lambda k, v: k != 3,
-                                        projection=lambda k, v: v.upper())
-    assert rows == [(1, b"A50")] and examined == 2  # key 2 is deleted, 3 filtered out
-    rows, _ = replica.scan_range(0, 10, 100, limit=2, descending=True)
-    assert rows == [(4, b"d70"), (3, b"c1")]
+def test_versions_in_range_walk_keys_in_order_as_of_a_time(replica):
+    assert list(replica.versions_in_range(1, 4, 65)) == [(1, (50, b"a50")), (2, (60, None)),
+                                                        (3, (1, b"c1"))]
+    assert [k for k, _ in replica.versions_in_range(0, 10, 100, descending=True)] == [4, 3, 2, 1]
+    assert list(replica.versions_in_range(4, 5, 69)) == []  # key 4 not yet written at 69
