@@ -63,6 +63,12 @@ class Journal:
         self.last_durable_true_ns = durable
         return durable
 
+    def lose_undurable(self, txn_ids, true_now_ns: int) -> None:
+        """The leader died before these appends reached a quorum: they never happened.
+        They are the log's suffix (durability is a prefix), so order still holds."""
+        self.entries = [e for e in self.entries if e.txn_id not in txn_ids]
+        self.last_durable_true_ns = min(self.last_durable_true_ns, true_now_ns)
+
     def read_from(self, position: int) -> list[JournalEntry]:
         assert position >= self.base_position
         return self.entries[position - self.base_position:]

@@ -155,12 +155,8 @@ class Cluster:
         self.t_start_policy = topo["clock"]["t_start_from"]
         self.commit_wait = topo["clock"]["commit_wait"]
         self.faults = FaultSchedule.from_config(cfg)
-        self.fencing = self.FENCING
         self.commit_can_be_lost = bool(self.faults.of_kind("crash", "pause", "partition"))
         self.failovers: list[dict] = []
-        self.fragment_checksums = self.FRAGMENT_CHECKSUMS
-        self.storage_restorer = self._restore_from_snapshot
-        self._wrong_payloads: dict = {}
         self.network.install_faults(self.faults.of_kind("partition", "slow_link"), lambda: self.env.now)
         self._fault_rng = stream(seed, "faults/fragments")
         self.refuse_invalid_clock = topo["clock"]["invalid_clock"] == "refuse"
@@ -550,7 +546,7 @@ class Cluster:
 
     def _journal_accepts(self, node: AdjudicatorNode) -> bool:
         """Fencing: a journal refuses appends from a leader whose epoch was superseded."""
-        if node.epoch >= node.journal.epoch or not self.fencing:
+        if node.epoch >= node.journal.epoch or not self.FENCING:
             return True
         self.recorder.count("faults.fenced_appends")
         return False
@@ -705,8 +701,7 @@ class Cluster:
             inbound.clear()
             inbound.extend(kept)
         if lost_uids:
-            node.journal.entries = [e for e in node.journal.entries if e.txn_id not in lost_uids]
-            node.journal.last_durable_true_ns = min(node.journal.last_durable_true_ns, now)
+            node.journal.lose_undurable(lost_uids, now)
             for uid in lost_uids:
                 self.oracle.forget(uid)
             self.recorder.count("faults.undurable_commits_lost", len(lost_uids))
@@ -744,8 +739,8 @@ class Cluster:
         """Rebuild from the shard's latest snapshot plus a replay of every journal,
         up to what the region's crossbar has released; replay is idempotent."""
         crossbar = self.crossbars[self.placement.crossbar_of_region(node.place[0])].core
-        node.core = self.storage_restorer(node.core.shard, node.core.name,
-                                          crossbar.released_watermark_ns)
+        node.core = self._restore_from_snapshot(node.core.shard, node.core.name,
+                                                crossbar.released_watermark_ns)
         node.last_arrival_ns = self.env.now
         self.recorder.count("faults.storage_rebuilds")
         self._wake_waiters(node, self.env.now, node.core.applied_watermark_ns)
@@ -812,17 +807,19 @@ class Cluster:
                 self.recorder.count("faults.deliveries_to_down_replicas_dropped")
                 continue
             row = self._fragment_paths.next()  # [k-th delay, arrival order, their delays]
-            delay = row[0]
+            received = (row[0], batch)
             if fragmented is not None:
-                delay = self._receive(node, batch, fragmented, row, self.env.now)
+                received = self._receive(node, batch, fragmented, row, self.env.now)
                 retries = 0
-                while delay is None:  # more than m fragments lost: the crossbar sends it
-                    retries += 1       # again a tick later; later batches queue behind it
+                while received is None:  # more than m fragments lost: the crossbar sends
+                    retries += 1          # it again a tick later; later batches queue behind
                     self.recorder.count("faults.retransmissions")
                     at_ns = self.env.now + retries * self.tick_ns
-                    delay = self._receive(node, batch, fragmented, self._fragment_paths.next(), at_ns)
-                    delay = None if delay is None else delay + retries * self.tick_ns
-            self._enqueue(node, batch, delay)
+                    received = self._receive(node, batch, fragmented,
+                                             self._fragment_paths.next(), at_ns)
+                    if received is not None:
+                        received = (received[0] + retries * self.tick_ns, received[1])
+            self._enqueue(node, received[1], received[0])
 
     def _deliver_watermark(self, crossbar: CrossbarNode, batch: StorageBatch) -> None:
         """The common case, kept lean: a batch with no records only moves each
@@ -843,10 +840,10 @@ class Cluster:
                 self._wake_waiters(node, arrival, watermark)
 
     def _receive(self, node: StorageNode, batch: StorageBatch, fragmented, row,
-                 at_ns: int) -> int | None:
+                 at_ns: int) -> tuple[int, StorageBatch] | None:
         """Rebuild the batch at a replica from the first k good fragments of a delivery
-        sent at ``at_ns``; the delay until it has them, or None if fewer than k arrive
-        intact."""
+        sent at ``at_ns``: the delay until it has them and the batch it rebuilt, or
+        None if fewer than k arrive intact."""
         code, k, paths = self.code, self.code.k, self.code.k + self.code.m
         order, delays = row[1:1 + paths], row[1 + paths:]
         lost, corrupt = self._fragment_faults(batch.shard, paths, at_ns)
@@ -858,7 +855,7 @@ class Cluster:
         for index, delay in zip(order, delays):
             if index in lost:
                 continue
-            if self.fragment_checksums and not fragmented.intact(index, fragments[index]):
+            if self.FRAGMENT_CHECKSUMS and not fragmented.intact(index, fragments[index]):
                 self.recorder.count("faults.checksum_mismatches")
                 continue
             usable.append((index, delay))
@@ -870,15 +867,16 @@ class Cluster:
         indices = [i for i, _ in usable]
         payload = rebuild_from(fragments[indices], indices, code, kernels.join_payload,
                                len(fragmented.payload))
+        rebuilt = batch
         if payload != fragmented.payload:  # only possible without checksums (a control)
             self.recorder.count("faults.wrong_data_returned")
-            self._wrong_payloads[id(batch), id(node)] = payload
+            rebuilt = _parse_or_keep(payload, batch)  # the replica applies what it decoded
         decoded = sorted(indices) != list(range(k))
         self.recorder.count("crossbar.fragments_decoded_from_parity" if decoded
                             else "crossbar.batches_rebuilt_from_data")
         if lost or corrupt:
             self.recorder.count("faults.deliveries_hit")
-        return usable[-1][1]
+        return usable[-1][1], rebuilt
 
     def _fragment_faults(self, shard: int, paths: int, now: int) -> tuple[set, list]:
         """Fragments lost, and fragments corrupted, for one delivery to ``shard``."""
@@ -906,9 +904,6 @@ class Cluster:
         if batch.keys and node is self.replicas[batch.shard][0]:
             for decided in batch.decided_true_ns:
                 self.recorder.visibility(arrival - decided, arrival)
-        wrong = self._wrong_payloads.pop((id(batch), id(node)), None) if self._wrong_payloads else None
-        if wrong is not None:
-            batch = _parse_or_keep(wrong, batch)  # the replica applies what it decoded
         node.inbound.append((arrival, batch))
         if len(node.inbound) > INBOUND_APPLY_AT:
             node.catch_up(self.env.now)  # replicas nobody reads still apply, in bulk

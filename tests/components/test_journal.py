@@ -37,3 +37,14 @@ def test_trim_drops_a_consumed_prefix():
         journal.append(JournalEntry(ts, ts))
     assert journal.trim_before(3) == 3
     assert [e.ts_ns for e in journal.read_from(3)] == [4, 5]
+
+
+def test_losing_undurable_appends_drops_them_and_keeps_the_rest():
+    journal = Journal(0, replicas=3)
+    for ts in (1, 2, 3):
+        journal.append(JournalEntry(ts, ts))
+    journal.durable_after(true_now_ns=0, quorum_write_ns=500)
+    journal.lose_undurable({2, 3}, true_now_ns=100)
+    assert [e.txn_id for e in journal.entries] == [1]
+    assert journal.last_durable_true_ns == 100
+    journal.append(JournalEntry(4, 4))  # the log goes on above what it had promised
