@@ -64,7 +64,6 @@ class Driver:
         self.attempts_total = 0  # warm-up included: the lab's work, for host rates
         self.history: list[dict] = []  # list-append transactions, for the Elle checker
         self.unknown_outcomes: list[int] = []  # uids whose commit reply never came
-        self._sql_txn: dict[int, Transaction] = {}  # SQL attempts whose last txn was a later one
         self.next_txn_id = 1
         self.qp_count = len(cluster.qps)
         self._arrival_rng = stream(seed, "driver/arrivals")
@@ -123,7 +122,6 @@ class Driver:
             start_ns = self.env.now
             qp = self.cluster.live_qp(qp)
             txn, result, times = yield from self._attempt(qp, op, txn_id, attempt)
-            txn = self._sql_txn.pop(txn_id, txn)
             reason = result.reason if not result.committed else ""
             final = result.committed or not self.retry.should_retry(reason, attempt)
             self._record(client, qp, op, txn, result, times, intended_ns, start_ns, final)
@@ -155,7 +153,7 @@ class Driver:
         back = cluster.network.client_delay_ns()
         times["client_rtt_ns"] += back
         yield env.timeout(back)
-        return txn, result, times
+        return times.pop("txn", txn), result, times
 
     # -- operations: each a generator returning a CommitResult ------------------------------
     def _read_row(self, qp: int, txn: Transaction, key: int, times: dict):
@@ -245,8 +243,7 @@ class Driver:
                 request = program.send(reply)
         except StopIteration as stop:
             outcome = stop.value
-        if attempt.txn is not txn:  # the program ran several transactions: record the last
-            self._sql_txn[txn.txn_id] = attempt.txn
+        times["txn"] = attempt.txn  # a program may run several transactions: the last counts
         self.recorder.count("sql.rows_examined", attempt.rows_examined)
         self.recorder.count("sql.rows_returned", attempt.rows_returned)
         return sql_outcome_result(outcome, attempt)
