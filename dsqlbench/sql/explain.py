@@ -5,8 +5,9 @@ Role: render a plan so a user sees what crosses the network: which keyspace is r
 the key range (``Index Cond``), what storage filters and projects (``-> Storage Scan``
 with ``Filters`` and ``Projections``, ``-> Storage Lookup`` for base rows fetched after
 an index scan), what the QP filters after transfer (``Filter``), and aggregates folded
-at storage (``Aggregates``). EXPLAIN ANALYZE also runs the statement and adds what
-actually moved.
+at storage (``Aggregates``). Rendering only: EXPLAIN ANALYZE, which also runs the
+statement, is the session's (``SqlSession._explain``), so this module never imports the
+session.
 """
 
 from __future__ import annotations
@@ -15,32 +16,6 @@ from decimal import Decimal
 
 from dsqlbench.sql import ir
 from dsqlbench.sql.planner import InsertPlan, ModifyPlan, SelectPlan, SlotPlan
-
-def explain(engine, sql: str, stmt: ir.Explain, txn, result):
-    """Generator: the plan's lines (running the statement first for ANALYZE)."""
-    from dsqlbench.sql.errors import ddl_dml_mix_error
-    from dsqlbench.sql.session import StatementResult, execute_plan
-
-    inner = stmt.statement
-    inner_sql = f"{sql}\x00explain"  # its own plan-cache entry, keyed by the EXPLAIN text
-    plan = engine.plan(inner_sql, inner, txn.catalog)
-    lines = plan_lines(plan)
-    if stmt.analyze:
-        if inner.kind != "select":
-            if txn.mode == "ddl":
-                raise ddl_dml_mix_error()
-            txn.mode = "dml"
-        inner_result = StatementResult(kind=inner.kind)
-        txn.result = inner_result
-        yield from execute_plan(inner, plan, txn, inner_result)
-        txn.result = result
-        for name in ("rows_examined", "rows_returned", "bytes_returned", "storage_requests"):
-            setattr(result, name, getattr(result, name) + getattr(inner_result, name))
-        lines.append(f"Actual: rows={inner_result.rowcount} storage_requests={inner_result.storage_requests} "
-                     f"rows_examined={inner_result.rows_examined} rows_returned={inner_result.rows_returned} "
-                     f"bytes_returned={inner_result.bytes_returned}")
-    return lines
-
 
 def plan_lines(plan) -> list[str]:
     out: list[str] = []

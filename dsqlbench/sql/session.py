@@ -43,6 +43,7 @@ from dsqlbench.sql.errors import (
     size_limit_error,
 )
 from dsqlbench.sql.executor import ErrorBox, run_insert, run_modify, run_select
+from dsqlbench.sql.explain import plan_lines
 from dsqlbench.sql.expr import EvalContext
 from dsqlbench.sql.protocol import Begin, Commit, PointRead, Rollback, Scan
 from dsqlbench.sql.types import timestamp_from_us
@@ -374,8 +375,7 @@ class SqlSession:
     # -- statements ---------------------------------------------------------------------
     def _run(self, sql: str, stmt, txn: Transaction, result: StatementResult):
         if isinstance(stmt, ir.Explain):
-            from dsqlbench.sql.explain import explain
-            lines = yield from explain(self.engine, sql, stmt, txn, result)
+            lines = yield from self._explain(sql, stmt, txn, result)
             result.columns, result.rows = ["QUERY PLAN"], [(line,) for line in lines]
             return
         if stmt.kind == "ddl":
@@ -387,6 +387,30 @@ class SqlSession:
             txn.mode = "dml"
         plan = self.engine.plan(sql, stmt, txn.catalog)
         yield from execute_plan(stmt, plan, txn, result)
+
+    def _explain(self, sql: str, stmt: ir.Explain, txn: Transaction, result: StatementResult):
+        """Generator: the plan's lines; ANALYZE runs the inner statement first and adds
+        what actually crossed the network."""
+        inner = stmt.statement
+        inner_sql = f"{sql}\x00explain"  # its own plan-cache entry, keyed by the EXPLAIN text
+        plan = self.engine.plan(inner_sql, inner, txn.catalog)
+        lines = plan_lines(plan)
+        if not stmt.analyze:
+            return lines
+        if inner.kind != "select":
+            if txn.mode == "ddl":
+                raise ddl_dml_mix_error()
+            txn.mode = "dml"
+        inner_result = StatementResult(kind=inner.kind)
+        txn.result = inner_result
+        yield from execute_plan(inner, plan, txn, inner_result)
+        txn.result = result
+        for name in ("rows_examined", "rows_returned", "bytes_returned", "storage_requests"):
+            setattr(result, name, getattr(result, name) + getattr(inner_result, name))
+        lines.append(f"Actual: rows={inner_result.rowcount} storage_requests={inner_result.storage_requests} "
+                     f"rows_examined={inner_result.rows_examined} rows_returned={inner_result.rows_returned} "
+                     f"bytes_returned={inner_result.bytes_returned}")
+        return lines
 
     def _ddl(self, stmt, txn: Transaction):
         if txn.mode == "dml":
