@@ -52,7 +52,7 @@ def violations(path: Path) -> list[str]:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             if "random" in names:
-                found.append(f"{where}: the random module; draw from dsqlbench.sim.seeds.stream(seed, name)")
+                found.append(f"{where}: the random module; draw from dsqlbench.seeds.stream(seed, name)")
         if not isinstance(node, ast.Call):
             continue
         name = dotted(node.func)
@@ -61,7 +61,7 @@ def violations(path: Path) -> list[str]:
             found.append(f"{where}: {'.'.join(name)}(); simulated code reads env.now or a NodeClock")
         if len(name) >= 3 and name[-3:-1] in (["np", "random"], ["numpy", "random"]) \
                 and name[-1] not in SEEDED_NUMPY:
-            found.append(f"{where}: {'.'.join(name)}(); use a Generator from dsqlbench.sim.seeds.stream")
+            found.append(f"{where}: {'.'.join(name)}(); use a Generator from dsqlbench.seeds.stream")
         if name == ["hash"]:
             found.append(f"{where}: hash() is salted per process; use hashlib or an explicit hash")
     return found

@@ -60,7 +60,7 @@ from dsqlbench.components.snapshot import SnapshotStore
 from dsqlbench.components.storage import StorageReplica
 from dsqlbench.sim.faults import FaultSchedule
 from dsqlbench.sim.network import Network, Place
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.sim.topology import Placement, build_placement
 
 US = 1_000

@@ -26,7 +26,7 @@ import simpy
 from dsqlbench.components.messages import AbortReason
 from dsqlbench.components.qp import RetryPolicy, Transaction
 from dsqlbench.sim.cluster import CommitResult, Cluster, MS
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.sim.sql_client import SqlAttempt, TimedSession
 from dsqlbench.sim.sql_client import outcome_result as sql_outcome_result
 from dsqlbench.sim.sql_client import serve as serve_sql

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsqlbench.errors import ConfigError
-from dsqlbench.sim.seeds import stream
+from dsqlbench.seeds import stream
 
 S = 1_000_000_000
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 
 LINK_CLASSES = ("client", "same_az", "cross_az", "cross_region")
 

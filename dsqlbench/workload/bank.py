@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.workload.distributions import make_key_chooser, storage_keys
 from dsqlbench.workload.ycsb import Operation
 

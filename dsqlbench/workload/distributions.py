@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dsqlbench.sim.seeds import BufferedDraws
+from dsqlbench.seeds import BufferedDraws
 
 FNV_OFFSET_BASIS_64 = 0xCBF29CE484222325
 FNV_PRIME_64 = 0x100000001B3

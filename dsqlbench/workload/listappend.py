@@ -21,7 +21,7 @@ import struct
 
 import numpy as np
 
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.workload.distributions import storage_keys
 from dsqlbench.workload.ycsb import Operation
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dsqlbench.config import shipped_dir
 from dsqlbench.errors import ConfigError
-from dsqlbench.sim.seeds import stream
+from dsqlbench.seeds import stream
 from dsqlbench.sql.engine import SqlEngine
 from dsqlbench.workload import pgbench, tpcb, tpcc
 from dsqlbench.workload.ycsb import Operation

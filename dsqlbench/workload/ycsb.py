@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from dsqlbench.sim.seeds import BufferedDraws, stream
+from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.workload.distributions import (
     AcknowledgedCounter,
     UniformGenerator,

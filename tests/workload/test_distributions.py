@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from dsqlbench.sim.seeds import stream
+from dsqlbench.seeds import stream
 from dsqlbench.workload import distributions as d
 
 DRAWS = 100_000

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dsqlbench.config import load_config
-from dsqlbench.sim.seeds import stream
+from dsqlbench.seeds import stream
 from dsqlbench.workload.distributions import fnv_hash64, storage_key
 from dsqlbench.workload.ycsb import OPERATION_KINDS, Operation, YcsbWorkload, estimate_new_keys
 
