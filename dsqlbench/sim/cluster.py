@@ -151,7 +151,7 @@ class Cluster:
         seed = cfg["run"]["seed"]
         self.topo = topo
         self.placement: Placement = build_placement(topo)
-        self.network = Network(topo["network"], seed)
+        self.network = Network(topo["network"], seed, tuple(r["name"] for r in topo["regions"]))
         self.t_start_policy = topo["clock"]["t_start_from"]
         self.commit_wait = topo["clock"]["commit_wait"]
         self.faults = FaultSchedule.from_config(cfg)

@@ -1,7 +1,9 @@
 """The network: one seeded latency model per link class.
 
 Link classes: ``client`` (client to its QP endpoint), ``same_az``, ``cross_az`` and
-``cross_region``. A one-way delay is lognormal around the class's median with shape
+``cross_region``; a pair of regions listed in ``region_rtt_ms`` gets a link of its own
+(median one-way delay half the round trip, ``cross_region``'s shape and tail, its own
+stream), and ``cross_region`` serves every pair not listed. A one-way delay is lognormal around the class's median with shape
 ``sigma``, and with probability ``tail_probability`` it is multiplied by
 ``tail_multiplier`` (a slow path: retransmit, GC pause, noisy neighbour), so every class
 has a tail. Each class draws from its own stream of the run seed, in blocks.
@@ -51,9 +53,13 @@ class LinkModel:
 
 
 class Network:
-    """Delays between places; ``delay_ns(a, b)`` picks the link class by placement."""
+    """Delays between places; ``delay_ns(a, b)`` picks the link class by placement.
 
-    def __init__(self, network_cfg: dict, seed: int):
+    ``region_names`` are the topology's regions in order (a place's region index points
+    into it); they name the pairs of ``network_cfg["region_rtt_ms"]``.
+    """
+
+    def __init__(self, network_cfg: dict, seed: int, region_names: tuple[str, ...] = ()):
         self.links = {
             name: LinkModel(name, rng=stream(seed, f"network/{name}"), **_link_params(network_cfg[name]))
             for name in LINK_CLASSES
@@ -62,6 +68,12 @@ class Network:
         self._same_az = self.links["same_az"].sample_ns
         self._cross_az = self.links["cross_az"].sample_ns
         self._cross_region = self.links["cross_region"].sample_ns
+        self.region_links = _region_links(network_cfg, seed, region_names, self.links["cross_region"])
+        # _region_pair[a][b]: the sampler between regions a and b (indices), symmetric.
+        count = len(region_names)
+        self._region_pair = [[self._cross_region] * count for _ in range(count)]
+        for (a, b), model in self.region_links.items():
+            self._region_pair[a][b] = self._region_pair[b][a] = model.sample_ns
 
     def install_faults(self, link_faults, now_ns) -> None:
         """Partitions and slow links: from now on ``delay_ns`` accounts for them.
@@ -97,14 +109,14 @@ class Network:
     def link(self, a: Place, b: Place) -> LinkModel:
         """The link class between two places."""
         if a[0] != b[0]:
-            return self.links["cross_region"]
+            return self.region_links.get((min(a[0], b[0]), max(a[0], b[0])), self.links["cross_region"])
         if a[1] != b[1]:
             return self.links["cross_az"]
         return self.links["same_az"]
 
     def delay_ns(self, a: Place, b: Place) -> int:
         if a[0] != b[0]:
-            return self._cross_region()
+            return self._region_pair[a[0]][b[0]]()
         if a[1] != b[1]:
             return self._cross_az()
         return self._same_az()
@@ -130,6 +142,23 @@ class Network:
             return np.concatenate([ordered[:, k - 1:k], order, ordered], axis=1)
 
         return BufferedDraws(block, 1024)
+
+
+def _region_links(network_cfg: dict, seed: int, region_names: tuple[str, ...],
+                  cross_region: LinkModel) -> dict[tuple[int, int], LinkModel]:
+    """A link per pair listed in ``region_rtt_ms``, keyed by ``(lower, higher)`` region
+    index, in the order the pairs are listed (config validation made them distinct)."""
+    index = {name: i for i, name in enumerate(region_names)}
+    links = {}
+    for pair, rtt_ms in network_cfg.get("region_rtt_ms", {}).items():
+        a, _, b = pair.partition("/")
+        assert a in index and b in index and a != b, pair
+        key = (min(index[a], index[b]), max(index[a], index[b]))
+        assert key not in links, pair
+        links[key] = LinkModel(f"region/{pair}", rtt_ms * 1e3 / 2, cross_region.sigma,
+                               cross_region.tail_probability, cross_region.tail_multiplier,
+                               rng=stream(seed, f"network/region/{pair}"))
+    return links
 
 
 def _link_params(cfg: dict) -> dict:
