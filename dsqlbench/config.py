@@ -461,7 +461,7 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
 def config_sha256(cfg: dict) -> str:
     """SHA-256 of the canonical JSON of ``cfg``: the one definition, in ``results``,
     which readers of result folders check against."""
-    from dsqlbench.results import config_sha256 as canonical_sha256
+    from dsqlbench.results.folder import config_sha256 as canonical_sha256
 
     return canonical_sha256(cfg)
 

@@ -4,7 +4,7 @@ Place in the pipeline: the SimPy runtime calls one ``Recorder`` while the run go
 (``attempt``, ``statement``, ``read_wait``, ``visibility``, ``count``, ...). At the end
 ``summarize`` gives the ``simulated`` section of ``summary.json`` (DESIGN.md section 4)
 and ``transactions_table`` / ``timeseries_table`` give the two Parquet tables that
-``dsqlbench.results.write_run`` stores.
+``dsqlbench.results.folder.write_run`` stores.
 
 Invariants:
 

@@ -35,7 +35,7 @@ def run_config(cfg: dict, *, repeat: int = 1, strict: bool = False,
     (a progress bar); ``strict`` holds the verdict to strong snapshot isolation.
     """
     from dsqlbench.config import config_sha256 as sha256_of
-    from dsqlbench.results import build_summary
+    from dsqlbench.results.folder import build_summary
     from dsqlbench.sim.run import check_history, simulate
 
     assert repeat >= 1
@@ -81,6 +81,6 @@ def repeated_host(outputs) -> dict:
 
 
 def cwd_revision() -> str | None:
-    from dsqlbench.results import git_revision
+    from dsqlbench.results.folder import git_revision
 
     return git_revision(Path.cwd())

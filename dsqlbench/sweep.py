@@ -1,6 +1,6 @@
 """Parameter sweeps: one workload run at many points of a parameter space.
 
-Place in the pipeline: ``dsqlbench sweep SWEEP.toml`` (``commands_sweep``) calls
+Place in the pipeline: ``dsqlbench sweep SWEEP.toml`` (``cli.sweep``) calls
 ``load_sweep`` to read and validate a sweep file and expand it into runs,
 ``check_folder`` and ``prepare_folder`` to start or resume the sweep folder, then
 ``execute`` to run what is unfinished on an executor (``dsqlbench.executors``).
@@ -715,7 +715,7 @@ def prepare_folder(sweep: Sweep, out_dir: Path) -> None:
     """Create the folder (after ``check_folder``), remove leftovers of an interrupted
     write, and (re)write ``sweep.json``: the expanded runs with their config hashes as
     this version resolves them."""
-    from dsqlbench.results import write_bytes_atomically
+    from dsqlbench.results.folder import write_bytes_atomically
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -755,7 +755,7 @@ def _remove_leftovers(out_dir: Path) -> None:
 
 def finished_run(out_dir: Path, run: Run) -> Outcome | None:
     """The run's outcome when its folder is complete and is this run; else None."""
-    from dsqlbench.results import TABLE_NAMES, load_run
+    from dsqlbench.results.folder import TABLE_NAMES, load_run
 
     folder = out_dir / run.name
     if not folder.is_dir():
@@ -872,7 +872,7 @@ def execute(sweep: Sweep, out_dir: Path, pool, runs: list[Run],
 
 def _store(out_dir: Path, run: Run, future: Future) -> Outcome:
     """The run's outcome; when ok, its folder written (atomically) first."""
-    from dsqlbench.results import write_run
+    from dsqlbench.results.folder import write_run
 
     try:
         result = future.result()
@@ -952,7 +952,7 @@ def _figure(outcome: Outcome, section: str, path: str, kind: str) -> Any:
 
 
 def _index_metadata(sweep: Sweep) -> dict[bytes, bytes]:
-    from dsqlbench.results import SCHEMA_VERSION
+    from dsqlbench.results.folder import SCHEMA_VERSION
 
     return {
         b"schema_version": str(SCHEMA_VERSION).encode(),
@@ -968,7 +968,7 @@ def _index_metadata(sweep: Sweep) -> dict[bytes, bytes]:
 
 def write_index(out_dir: Path, sweep: Sweep, outcomes: dict[str, Outcome]) -> None:
     """``index.parquet``, replaced atomically."""
-    from dsqlbench.results import atomic_output
+    from dsqlbench.results.folder import atomic_output
 
     table = index_table(sweep, outcomes)
     with atomic_output(Path(out_dir) / INDEX_FILE) as handle:
@@ -980,7 +980,7 @@ def read_index(path: Path) -> tuple[pa.Table, dict]:
     ``ResultError`` (one line) when it is not a sweep folder this version reads.
     Columns: ``params`` (metadata, JSON list) are the varied keys; ``metrics`` the
     figures; rows with ``status != "ok"`` carry null figures."""
-    from dsqlbench.results import read_table
+    from dsqlbench.results.folder import read_table
 
     path = Path(path)
     if not (path / SWEEP_FILE).is_file():

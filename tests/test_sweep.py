@@ -9,7 +9,7 @@ import pytest
 from dsqlbench import sweep as sweep_mod
 from dsqlbench.cli import main
 from dsqlbench.errors import ConfigError
-from dsqlbench.results import load_run
+from dsqlbench.results.folder import load_run
 
 SMALL_SET = ('set = ["load.record_count=2000", "clients.count=8", "run.duration_s=0.3", '
              '"run.warmup_s=0.1"]')

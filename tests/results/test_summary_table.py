@@ -9,8 +9,8 @@ import json
 from rich.console import Console
 
 from dsqlbench.metrics import Recorder
-from dsqlbench.results import build_summary
-from dsqlbench.summary_table import ProgressReporter, render_summary
+from dsqlbench.results.folder import build_summary
+from dsqlbench.results.summary_table import ProgressReporter, render_summary
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -31,10 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dsqlbench.compare import config_differences
 from dsqlbench.errors import UserError
 from dsqlbench.metrics import COMMIT_PHASES
-from dsqlbench.results import atomic_output, load_run, read_run_table
+from dsqlbench.results.compare import config_differences
+from dsqlbench.results.folder import atomic_output, load_run, read_run_table
 
 # How many points a CDF keeps: an evenly spaced body plus a log-spaced tail, so the
 # file stays small while p99.9 and the maximum are still drawn where they are.

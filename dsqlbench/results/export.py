@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dsqlbench.errors import ResultError, UserError
-from dsqlbench.results import load_run, read_run_table
+from dsqlbench.results.folder import load_run, read_run_table
 
 TABLES = ("transactions", "timeseries")
 TABLE_FORMATS = ("csv", "jsonl")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dsqlbench.baseline import SuiteEntry, run_entry
+from dsqlbench.results.baseline import SuiteEntry, run_entry
 from dsqlbench.cli import main
-from dsqlbench.report import build_dashboard, dashboard_data, render_page, sweep_parameter
-from dsqlbench.results import write_run
+from dsqlbench.results.report import build_dashboard, dashboard_data, render_page, sweep_parameter
+from dsqlbench.results.folder import write_run
 
 TINY = ("run.duration_s=0.6", "run.warmup_s=0.1", "clients.count=8",
         "load.record_count=2000", "run.timeseries_interval_s=0.1")

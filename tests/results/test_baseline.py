@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dsqlbench import baseline
-from dsqlbench.baseline import SMOKE_SUITE, SuiteEntry, baseline_file, check, update
+from dsqlbench.results import baseline
+from dsqlbench.results.baseline import SMOKE_SUITE, SuiteEntry, baseline_file, check, update
 from dsqlbench.cli import main
 from dsqlbench.errors import ResultError
-from dsqlbench.results import config_sha256, load_run
+from dsqlbench.results.folder import config_sha256, load_run
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TINY_SUITE = (
     SuiteEntry("tiny-a", "ycsb-a", ("run.duration_s=0.4", "run.warmup_s=0.1",
                                     "clients.count=8")),

@@ -1,4 +1,6 @@
-"""The command line: ``dsqlbench run``, ``workloads``, ``bench``, ...
+"""The command line: ``dsqlbench run``, ``check``, ``workloads``; the other commands
+live beside this module (``cli.results``: compare, baseline, report, export;
+``cli.sweep``; ``cli.shell``) and ``bench`` in ``dsqlbench.bench``.
 
 Every user error (``dsqlbench.errors.UserError``) becomes one line on stderr and the
 exit code of its class (2 bad input, 3 unreadable result), with no traceback unless
@@ -61,9 +63,9 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         progress, overwrite, repeat, strict_check, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
-    from dsqlbench.results import default_run_dir, write_run
+    from dsqlbench.results.folder import default_run_dir, write_run
     from dsqlbench.runner import cwd_revision, run_config
-    from dsqlbench.summary_table import ProgressReporter, render_summary
+    from dsqlbench.results.summary_table import ProgressReporter, render_summary
 
     if duration is not None and transactions is not None:
         raise UserError("--duration and --transactions are exclusive: give one")
@@ -162,7 +164,7 @@ def check(run_dir: Path, model: str) -> None:
     """Re-check a finished run: the Elle-style checker on its list-append history,
     against the oracle's verdict stored with it. Exit 1 on a forbidden anomaly."""
     from dsqlbench.checkers.verdict import history_from_table
-    from dsqlbench.results import load_run, read_table
+    from dsqlbench.results.folder import load_run, read_table
     from dsqlbench.sim.run import check_history
 
     summary = load_run(run_dir)
@@ -205,14 +207,14 @@ def workloads(keys: bool) -> None:
 
 
 def _register_optional_commands() -> None:
-    from dsqlbench.commands_results import register
+    from dsqlbench.cli.results import register
 
     register(cli)
-    from dsqlbench.commands_sweep import sweep_command
+    from dsqlbench.cli.sweep import sweep_command
 
     cli.add_command(sweep_command, "sweep")
     from dsqlbench.bench import bench_command
-    from dsqlbench.shell import shell_command
+    from dsqlbench.cli.shell import shell_command
 
     cli.add_command(bench_command, "bench")
     cli.add_command(shell_command, "shell")

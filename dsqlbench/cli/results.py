@@ -58,7 +58,7 @@ def compare_command(base, new, fail_on, alpha, fmt, show_all, output) -> None:
     x not comparable. Exit 0 no regression, 1 regression, 2 usage error,
     3 unreadable input.
     """
-    from dsqlbench.compare import compare_paths, parse_fail_on
+    from dsqlbench.results.compare import compare_paths, parse_fail_on
 
     rules = [parse_fail_on(text) for text in fail_on]
     comparison = compare_paths(base, new, rules, alpha)
@@ -69,7 +69,7 @@ def compare_command(base, new, fail_on, alpha, fmt, show_all, output) -> None:
 def _emit_comparisons(comparisons, fmt: str, show_all: bool, output: Path | None,
                       titles: list[str] | None = None, extra: dict | None = None) -> None:
     """Print (or write to ``output``) comparisons in one of the three formats."""
-    from dsqlbench import compare
+    from dsqlbench.results import compare
 
     if fmt == "json":
         documents = [compare.to_json(c) for c in comparisons]
@@ -89,7 +89,7 @@ def _emit_comparisons(comparisons, fmt: str, show_all: bool, output: Path | None
         if text:
             click.echo(text, nl=False)
         return
-    from dsqlbench.results import write_bytes_atomically
+    from dsqlbench.results.folder import write_bytes_atomically
 
     write_bytes_atomically(output, text.encode("utf-8"))
 
@@ -100,7 +100,7 @@ def _tables_text(comparisons, show_all: bool, titles: list[str] | None, to_termi
 
     from rich.console import Console
 
-    from dsqlbench.compare import render_table
+    from dsqlbench.results.compare import render_table
 
     # rich drops colour by itself when stdout is not a terminal; a file gets plain text
     # at a fixed width so it reads the same wherever it was written.
@@ -128,7 +128,7 @@ def baseline_group() -> None:
               default=Path("results/baselines"), show_default=True)
 def baseline_update(directory: Path) -> None:
     """Run the smoke suite and rewrite its baseline files (review and commit them)."""
-    from dsqlbench import baseline
+    from dsqlbench.results import baseline
 
     files = baseline.update(directory, say=_say)
     click.echo(f"wrote {len(files)} baseline(s) to {directory}; review with "
@@ -148,8 +148,8 @@ def baseline_update(directory: Path) -> None:
 def baseline_check(directory, fail_on, fmt, show_all, runs_dir, output) -> None:
     """Run the smoke suite and compare each run with its baseline: exit 1 on any
     worse simulated metric or a stale baseline, 3 on a missing or unreadable one."""
-    from dsqlbench import baseline
-    from dsqlbench.compare import parse_fail_on
+    from dsqlbench.results import baseline
+    from dsqlbench.results.compare import parse_fail_on
 
     rules = [parse_fail_on(text) for text in fail_on]
     results = baseline.check(directory, fail_on=rules, runs_dir=runs_dir, say=_say)
@@ -182,7 +182,7 @@ def report_command(runs, output, title) -> None:
     Several runs are shown side by side; when their configs differ in exactly one
     parameter (a sweep), that parameter is on the x axis.
     """
-    from dsqlbench.report import build_dashboard
+    from dsqlbench.results.report import build_dashboard
 
     path = build_dashboard(list(runs), output, title)
     click.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -209,7 +209,7 @@ def export_command(inputs, fmt, table, txn_type, output) -> None:
     INPUTS: one run folder for csv/jsonl; run folders and/or .hlog files for hgrm/hlog
     (their latency histograms are merged into one for hgrm, kept per run for hlog).
     """
-    from dsqlbench import export
+    from dsqlbench.results import export
 
     if fmt in export.TABLE_FORMATS:
         if len(inputs) != 1:
@@ -225,7 +225,7 @@ def export_command(inputs, fmt, table, txn_type, output) -> None:
 
 
 def _write_output(output: Path | None, write) -> None:
-    from dsqlbench.results import atomic_output
+    from dsqlbench.results.folder import atomic_output
 
     if output is None:
         write(sys.stdout.buffer)

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dsqlbench import results
+from dsqlbench.results import folder as results
 from dsqlbench.errors import ResultError
 from dsqlbench.metrics import Recorder
-from dsqlbench.results import (
+from dsqlbench.results.folder import (
     SCHEMA_VERSION, SUMMARY_KEYS, build_summary, config_sha256, default_run_dir,
     git_revision, load_run, read_table, write_run,
 )

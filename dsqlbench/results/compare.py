@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from dsqlbench.errors import UserError
-from dsqlbench.results import load_run
+from dsqlbench.results.folder import load_run
 
 WORSE, BETTER, SAME, CHANGED, UNKNOWN, NOT_COMPARABLE = "+", "-", "=", "~", "?", "x"
 MARKS = {

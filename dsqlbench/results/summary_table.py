@@ -1,7 +1,7 @@
 """What a person sees of a run: the summary tables and the progress display.
 
 Place in the pipeline: the CLI calls ``render_summary`` with the ``summary.json``
-document (``dsqlbench.results.build_summary``) after a run, and drives a
+document (``dsqlbench.results.folder.build_summary``) after a run, and drives a
 ``ProgressReporter`` with ``Recorder.progress`` snapshots during it.
 
 Invariants:

@@ -16,10 +16,10 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from dsqlbench.baseline import SuiteEntry, run_entry
+from dsqlbench.results.baseline import SuiteEntry, run_entry
 from dsqlbench.cli import main
-from dsqlbench.export import HIGHEST_NS, Histogram, read_hlog
-from dsqlbench.results import load_run, write_run
+from dsqlbench.results.export import HIGHEST_NS, Histogram, read_hlog
+from dsqlbench.results.folder import load_run, write_run
 
 TINY = ("run.duration_s=0.4", "run.warmup_s=0.1", "clients.count=8",
         "load.record_count=2000")
@@ -243,7 +243,7 @@ def test_a_summary_file_has_no_tables(runs, capsysbinary):
 
 
 def test_pyarrow_dictionary_columns_are_decoded():
-    from dsqlbench.export import plain_columns
+    from dsqlbench.results.export import plain_columns
 
     table = pa.table({"t": pa.array(["x", "y", "x"]).dictionary_encode(), "n": [1, 2, 3]})
     assert plain_columns(table).schema.field("t").type == pa.string()

@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsqlbench import compare
-from dsqlbench.baseline import SuiteEntry, run_entry
+from dsqlbench.results import compare
+from dsqlbench.results.baseline import SuiteEntry, run_entry
 from dsqlbench.cli import main
-from dsqlbench.compare import (
+from dsqlbench.results.compare import (
     FailOn, Limit, compare_summaries, flat_name, flatten_numbers, judge_host,
     judge_simulated, mann_whitney_u, min_p_value, parse_fail_on,
 )
 from dsqlbench.errors import UserError
-from dsqlbench.results import SCHEMA_VERSION, build_summary, write_run
+from dsqlbench.results.folder import SCHEMA_VERSION, build_summary, write_run
 
 CONFIG = {"run": {"seed": 1, "duration_s": 2.0}, "workload": {"name": "ycsb-a"}}
 SIMULATED = {
@@ -471,7 +471,7 @@ def test_failon_dataclass_limit_for():
 
 def test_non_ascii_config_hashes_the_same_in_config_and_results():
     from dsqlbench import config as config_mod
-    from dsqlbench import results
+    from dsqlbench.results import folder as results
 
     cfg = config_mod.load_config("ycsb-a", overrides=['workload.description="café ☕"'])
     assert results.config_sha256(cfg) == config_mod.config_sha256(cfg)
@@ -492,7 +492,7 @@ def test_a_section_of_the_wrong_type_is_refused(tmp_path, capsys, key, value, me
 
 
 def test_a_missing_table_is_named(tmp_path):
-    from dsqlbench.results import read_run_table
+    from dsqlbench.results.folder import read_run_table
 
     with pytest.raises(UserError, match="transactions.parquet: missing") as caught:
         read_run_table(tmp_path, "transactions")

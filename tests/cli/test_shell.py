@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from dsqlbench.shell import shell_command, statements
+from dsqlbench.cli.shell import shell_command, statements
 
 SCRIPT = """SELECT bid, bbalance FROM pgbench_branches;
 EXPLAIN SELECT abalance FROM pgbench_accounts WHERE aid = 5;

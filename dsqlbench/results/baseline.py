@@ -3,7 +3,7 @@
 Place in the pipeline: ``.ci/smoke`` runs ``dsqlbench baseline check``, which simulates
 every entry of ``SMOKE_SUITE`` in this process and compares each result with its
 baseline file, ``results/baselines/<entry>.json``, by the rules of
-``dsqlbench.compare``. ``dsqlbench baseline update`` rewrites those files on purpose
+``dsqlbench.results.compare``. ``dsqlbench baseline update`` rewrites those files on purpose
 (after a deliberate change to the simulation), to be reviewed and committed.
 
 Invariants:
@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dsqlbench.compare import Comparison, FailOn, compare_summaries
 from dsqlbench.errors import ResultError
-from dsqlbench.results import load_run, summary_bytes, write_bytes_atomically, write_run
+from dsqlbench.results.compare import Comparison, FailOn, compare_summaries
+from dsqlbench.results.folder import load_run, summary_bytes, write_bytes_atomically, write_run
 
 BASELINE_DIR = Path("results/baselines")
 

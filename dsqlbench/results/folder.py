@@ -79,7 +79,7 @@ def build_summary(
     if cfg_sha256 is not None and cfg_sha256 != digest:
         raise ValueError(
             f"config_sha256 {cfg_sha256} is not the hash of the config as stored "
-            f"({digest}); compute it with dsqlbench.results.config_sha256")
+            f"({digest}); compute it with dsqlbench.results.folder.config_sha256")
     return {
         "schema_version": SCHEMA_VERSION,
         "dsqlbench_version": version,

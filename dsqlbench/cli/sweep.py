@@ -100,7 +100,7 @@ def _console(quiet: bool) -> Console:
 
 def _execute(console, spec, target, todo, outcomes, kind, cluster, jobs) -> None:
     from dsqlbench.executors import open_pool
-    from dsqlbench.results import git_revision
+    from dsqlbench.results.folder import git_revision
     from dsqlbench.sweep import execute, prepare_folder, write_index
 
     if not todo:
