@@ -46,9 +46,12 @@ def test_hot_key_contention_aborts_with_oc000_and_retries(run_small):
 
 
 def test_multi_region_commits_pay_the_cross_region_quorum(run_small):
-    sim = run_small("ycsb-a", topology="multi-region", duration_s=1.0).simulated
-    journal_p50_ms = sim["commit_phase_ms"]["journal"]["p50"]
-    assert journal_p50_ms > 20  # 2 of 3 regions: at least one cross-region round trip
+    journal_p50_ms = run_small("ycsb-a", topology="multi-region", duration_s=1.0) \
+        .simulated["commit_phase_ms"]["journal"]["p50"]
+    # 2 of 3 regions: at least one round trip to the nearest other region.
+    topology = small_config("ycsb-a", topology="multi-region")["topology"]
+    nearest_rtt_ms = min(topology["network"]["region_rtt_ms"].values())
+    assert journal_p50_ms > nearest_rtt_ms
 
 
 def test_open_loop_latency_counts_queueing_from_the_intended_start(run_small):
