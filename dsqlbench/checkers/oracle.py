@@ -25,6 +25,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
+import numpy as np
+
 WITNESSES_MAX = 5
 
 
@@ -43,11 +45,27 @@ class Oracle:
         self.reads_log: list[tuple[int, int, int, int, int]] = []  # (uid, t_start, key, version, began)
         self.starts: list[tuple[int, int, int]] = []  # (began_true_ns, t_start, uid)
         self.commits: list[tuple[int, int, int]] = []  # (acked_true_ns, t_commit, uid)
+        # The bulk load's baseline kept as a sorted int64 array (no Python object per
+        # row): each of these keys has a version at ``base_t_ns``, acknowledged at 0.
+        self.base_keys = np.empty(0, np.int64)
+        self.base_t_ns = 0
 
-    def load(self, keys, t_ns: int) -> None:
-        """The bulk load: every key has a version at ``t_ns``, acknowledged at time 0."""
+    def load(self, keys, t_ns: int, image_keys: np.ndarray | None = None) -> None:
+        """The bulk load: every key has a version at ``t_ns``, acknowledged at time 0.
+        ``image_keys`` (sorted, unique int64, none among ``keys``) are kept as one array."""
         for key in (keys.tolist() if hasattr(keys, "tolist") else keys):
             self.writes[key] = [(t_ns, 0, 0, 0)]
+        if image_keys is not None and len(image_keys):
+            assert not len(self.base_keys), "one bulk image per run"
+            self.base_keys, self.base_t_ns = image_keys, t_ns
+
+    def _loaded(self, key: int) -> bool:
+        """Whether ``key`` is in the bulk image (and so has the load's version)."""
+        keys = self.base_keys
+        if not len(keys) or not -(1 << 63) <= key < (1 << 63):
+            return False
+        i = int(keys.searchsorted(key))
+        return i < len(keys) and keys[i] == key
 
     def durable(self, uid: int, t_start_ns: int, t_commit_ns: int, keys) -> None:
         """A commit reached its journal quorum: it happened, acknowledged or not."""
@@ -91,7 +109,8 @@ class Oracle:
             for key in keys:
                 history = writes.get(key)
                 if history is None:
-                    writes[key] = [record]
+                    writes[key] = ([(self.base_t_ns, 0, 0, 0), record] if self._loaded(key)
+                                   else [record])
                 else:
                     history.append(record)
 
@@ -105,7 +124,8 @@ class Oracle:
         stale, stale_witnesses = self._check_stale_reads()
         return {
             "oracle": {
-                "writers_checked": sum(len(h) for h in self.writes.values()),
+                "writers_checked": sum(len(h) for h in self.writes.values())
+                + self._image_only_keys(),
                 "reads_checked": len(self.reads_log),
                 "overlapping_writers": overlaps,
                 "wrong_reads": wrong,
@@ -117,6 +137,14 @@ class Oracle:
                 "ok_realtime": late == 0 and stale == 0,
             }
         }
+
+    def _image_only_keys(self) -> int:
+        """Image keys no commit wrote: their one version (the load's) is checked too."""
+        keys = self.base_keys
+        if not len(keys):
+            return 0
+        written = np.fromiter((k for k in self.writes if -(1 << 63) <= k < (1 << 63)), np.int64)
+        return len(keys) - int(np.isin(written, keys, assume_unique=True).sum())
 
     def _check_writers(self) -> tuple[int, list[str]]:
         count, witnesses = 0, []
@@ -136,6 +164,8 @@ class Oracle:
         for uid, t_start, key, version_ts, _ in self.reads_log:
             times = commit_times.get(key)
             expected = 0
+            if times is None and self._loaded(key):
+                times = [self.base_t_ns]
             if times:
                 i = bisect_right(times, t_start)
                 expected = times[i - 1] if i else 0

@@ -57,7 +57,7 @@ from dsqlbench.components.qp import Limits, QueryProcessor, Transaction
 from dsqlbench.components.recovery import model_from_journals, restore_storage
 from dsqlbench.components.routing import KeyRanges
 from dsqlbench.components.snapshot import SnapshotStore
-from dsqlbench.components.storage import StorageReplica
+from dsqlbench.components.storage import BaseImage, BulkLoad, StorageReplica
 from dsqlbench.sim.faults import FaultSchedule
 from dsqlbench.sim.network import Network, Place
 from dsqlbench.seeds import BufferedDraws, stream
@@ -163,8 +163,12 @@ class Cluster:
         self._init_services(topo, seed)
         self._clock_rng = stream(seed, "clocks")
         self.clocks: list[NodeClock] = []
-        self.adjudicator_ranges = KeyRanges.split_evenly(load_keys, topo["adjudicator"]["shards"])
-        self.storage_ranges = KeyRanges.split_evenly(load_keys, topo["storage"]["shards"])
+        if isinstance(load_keys, BulkLoad):  # the same boundaries, without a list of keys
+            self.adjudicator_ranges = KeyRanges(load_keys.split(topo["adjudicator"]["shards"]))
+            self.storage_ranges = KeyRanges(load_keys.split(topo["storage"]["shards"]))
+        else:
+            self.adjudicator_ranges = KeyRanges.split_evenly(load_keys, topo["adjudicator"]["shards"])
+            self.storage_ranges = KeyRanges.split_evenly(load_keys, topo["storage"]["shards"])
         self.code = kernels.ErasureCode(topo["crossbar"]["erasure_k"], topo["crossbar"]["erasure_m"])
         self._fragment_paths = self.network.fragment_paths(
             "same_az", self.code.k, self.code.m, seed)
@@ -281,8 +285,28 @@ class Cluster:
         keys = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
         self.load_items([(key, value_for(0, key)) for key in keys])
 
+    def load_bulk(self, load: BulkLoad) -> None:
+        """Bulk-load at timestamp 1: the pairs into every replica's version lists, the
+        columnar image shared by every replica of its shard and kept by the oracle as
+        one key array. Fault runs fold the image into the lists (snapshots and the
+        replay-model audit read those)."""
+        if self.faults:
+            self.load_items(load.items())
+            return
+        per_shard = load.per_shard(self.storage_ranges)
+        for shard, (shard_keys, shard_values, image) in enumerate(per_shard):
+            image = BaseImage(image.keys, image.values, 1)
+            for node in self.replicas[shard]:
+                node.core.load(shard_keys, shard_values, 1)
+                node.core.load_image(image)
+        self._loaded = load
+        self.oracle.load([key for key, _ in load.pairs], 1, load.keys)
+
     def load_items(self, items: list[tuple[int, bytes]]) -> None:
         """Bulk-load ``(key, value)`` pairs into every replica at timestamp 1."""
+        if isinstance(items, BulkLoad):
+            self.load_bulk(items)
+            return
         shard_of = self.storage_ranges.shard_of
         per_shard: list[tuple[list, list]] = [([], []) for _ in range(self.storage_ranges.count)]
         for key, value in items:
@@ -768,7 +792,12 @@ class Cluster:
     def replay_model(self, shard: int, upto_ns: int) -> StorageReplica:
         """The specification a replica must equal: the load, then every journal
         replayed from the start up to ``upto_ns``."""
-        keys, values = self._loaded[shard]
+        if isinstance(self._loaded, BulkLoad):  # the load's pairs and image, as lists
+            keys, values, image = self._loaded.per_shard(self.storage_ranges)[shard]
+            keys = keys + image.keys.tolist()
+            values = values + [image.value(i) for i in range(len(image))]
+        else:
+            keys, values = self._loaded[shard]
         journals = [node.journal for node in self.adjudicators]
         return model_from_journals(journals, shard, self.storage_ranges, upto_ns,
                                    load=(keys, values, 1), replica_name="model")

@@ -23,13 +23,14 @@ import simpy
 from dsqlbench import kernels
 from dsqlbench.checkers.oracle import Oracle
 from dsqlbench.checkers.verdict import history_table, judge
+from dsqlbench.components.storage import BulkLoad
 from dsqlbench.metrics import Recorder
 from dsqlbench.sim.cluster import Cluster, S
 from dsqlbench.sim.driver import Driver
 from dsqlbench.sim.sql_client import serve_offline
 from dsqlbench.workload.bank import BankWorkload, audit
 from dsqlbench.workload.listappend import ListAppendWorkload
-from dsqlbench.workload.ycsb import YcsbWorkload
+from dsqlbench.workload.ycsb import YcsbWorkload, bulk_load as ycsb_bulk_load
 
 PROGRESS_STEPS = 100
 TRIM_INTERVAL_NS = 10 * S
@@ -53,7 +54,12 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     oracle = Oracle()
     workload = make_workload(cfg)
     items = workload.load_items() if hasattr(workload, "load_items") else None
-    load_keys = [k for k, _ in items] if items is not None else workload.load_keys()
+    if items is None and isinstance(workload, YcsbWorkload):  # a columnar bulk load
+        items = ycsb_bulk_load(workload.load_keys(), cfg["load"]["value_bytes"])
+    if isinstance(items, BulkLoad):
+        load_keys = items
+    else:
+        load_keys = [k for k, _ in items] if items is not None else workload.load_keys()
     cluster = Cluster(env, cfg, recorder, oracle, load_keys)
     stop = env.event()
     driver = Driver(env, cluster, workload, cfg, recorder, oracle, stop)

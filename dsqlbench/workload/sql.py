@@ -56,7 +56,7 @@ class PgbenchSqlWorkload:
             self.items = ycsb_setup(self.engine, records)
         else:
             self.mix = tpcb.workload(self.scale, scripts)
-            self.items = tpcb.setup(self.engine, self.scale)
+            self.items = tpcb.setup_bulk(self.engine, self.scale)
 
     def load_items(self) -> list[tuple[int, bytes]]:
         return self.items

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from dsqlbench.components.storage import BulkLoad
 from dsqlbench.seeds import BufferedDraws, stream
 from dsqlbench.workload.distributions import (
     AcknowledgedCounter,
@@ -126,6 +127,19 @@ class YcsbWorkload:
         """Storage keys of the load phase, in load order (key ids 0..record_count-1),
         as a read-only int64 array."""
         return self._loaded_keys
+
+
+def bulk_load(keys: np.ndarray, value_bytes: int) -> BulkLoad:
+    """YCSB's load phase as one columnar image: the row of each key is the value the
+    driver writes at txn 0 (``Driver.value_for(0, key)``: 8 zero bytes and the key's
+    8 little-endian bytes, repeated to ``value_bytes``), built with numpy."""
+    keys = np.sort(np.asarray(keys, dtype=np.int64))
+    assert not len(keys) or int(keys[0]) >= 0
+    stamp = np.zeros((len(keys), 16), np.uint8)
+    stamp[:, 8:] = keys.astype("<u8").view(np.uint8).reshape(len(keys), 8)
+    repeats = value_bytes // 16 + 1
+    values = np.ascontiguousarray(np.tile(stamp, (1, repeats))[:, :value_bytes])
+    return BulkLoad([], keys, values)
 
 
 def estimate_new_keys(cfg: dict, record_count: int) -> int:

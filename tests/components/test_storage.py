@@ -66,3 +66,78 @@ def test_versions_in_range_walk_keys_in_order_as_of_a_time(replica):
                                                         (3, (1, b"c1"))]
     assert [k for k, _ in replica.versions_in_range(0, 10, 100, descending=True)] == [4, 3, 2, 1]
     assert list(replica.versions_in_range(4, 5, 69)) == []  # key 4 not yet written at 69
+
+
+# -- the bulk load's columnar base image ----------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from dsqlbench.components.routing import KeyRanges  # noqa: E402
+from dsqlbench.components.storage import BaseImage, BulkLoad  # noqa: E402
+
+
+def _image_replica(keys, pairs=()):
+    """A replica loaded with ``pairs`` in its lists and ``keys`` (value b"v<key>",
+    padded to 4 bytes) as its image, at t 1; and a twin loaded the classic way."""
+    values = np.array([list(f"v{k:03d}".encode()[:4]) for k in keys], np.uint8).reshape(len(keys), 4)
+    image = BaseImage(np.array(keys, np.int64), values, 1)
+    r = StorageReplica(0, "image")
+    r.load([k for k, _ in pairs], [v for _, v in pairs], 1)
+    r.load_image(image)
+    twin = StorageReplica(0, "lists")
+    items = sorted(list(pairs) + [(k, values[i].tobytes()) for i, k in enumerate(keys)])
+    twin.load([k for k, _ in items], [v for _, v in items], 1)
+    return r, twin
+
+
+def _same_everywhere(a, b, t, keys):
+    for key in keys:
+        assert a.read(key, t) == b.read(key, t), key
+    for low, high in ((-10, 2**80), (0, 5), (3, 9), (7, 7), (2**70, 2**80)):
+        for descending in (False, True):
+            assert (list(a.versions_in_range(low, high, t, descending))
+                    == list(b.versions_in_range(low, high, t, descending))), (low, high, descending)
+    for start in (-5, 0, 3, 6, 11, 2**70):
+        for limit in (0, 1, 3, 100):
+            assert a.scan(start, limit, t) == b.scan(start, limit, t)
+
+
+def test_base_image_reads_scans_apply_and_trim_equal_version_lists():
+    keys = [1, 2, 3, 5, 8, 9]
+    pairs = [(-3, b"neg"), (4, b"four"), (2**75, b"wide")]
+    a, b = _image_replica(keys, pairs)
+    probe = [-3, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 2**75]
+    _same_everywhere(a, b, 1, probe)
+    updates = batch(100, (2, 50, b"new2"), (3, 60, None), (6, 70, b"six"), (4, 80, None))
+    for r in (a, b):
+        r.apply(updates)
+    assert a.versions[2] == [(1, b"v002"), (50, b"new2")]  # the loaded version copied in
+    for t in (1, 49, 50, 60, 100):
+        _same_everywhere(a, b, t, probe)
+    for horizon in (55, 100):
+        assert a.trim(horizon) == b.trim(horizon)
+        _same_everywhere(a, b, 100, probe)
+    assert 3 not in a.versions and a.read(3, 100) is None  # a loaded key deleted stays gone
+    a.apply(batch(200, (3, 150, b"back")))
+    b.apply(batch(200, (3, 150, b"back")))
+    _same_everywhere(a, b, 200, probe)
+    a.materialize()
+    assert a.versions == b.versions and a.sorted_keys == b.sorted_keys and a.base is None
+
+
+def test_bulk_load_splits_like_split_evenly_and_per_shard_covers_every_key():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        keys = np.unique(rng.integers(1, 10_000, rng.integers(0, 40)))
+        pairs = [(int(k), b"p") for k in rng.integers(20_000, 30_000, 3)] + [(2**70, b"w"), (-1, b"n")]
+        load = BulkLoad(pairs, keys.astype(np.int64), np.zeros((len(keys), 2), np.uint8))
+        every = keys.tolist() + [k for k, _ in pairs]
+        for shards in (1, 2, 3, 7):
+            ranges = KeyRanges(load.split(shards))
+            assert ranges.boundaries == KeyRanges.split_evenly(every, shards).boundaries
+            seen = []
+            for shard, (pair_keys, _, image) in enumerate(load.per_shard(ranges)):
+                mine = pair_keys + image.keys.tolist()
+                assert all(ranges.shard_of(k) == shard for k in mine)
+                seen += mine
+            assert sorted(seen) == sorted(every)

@@ -90,3 +90,40 @@ def test_script_statements_use_point_reads_and_pushdown(loaded):
     assert select.rows == [(txn.steps[1].params[0],)]  # abalance = delta: read back from own write
     assert (select.rows_examined, select.rows_returned, select.storage_requests) == (0, 0, 0)
     assert outcome.statements[-1].attempt_ended == "committed"
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_bulk_setup_equals_row_by_row_setup(scale):
+    from dsqlbench.sql.engine import SqlEngine
+
+    pairs = tpcb.setup(SqlEngine(), scale)
+    bulk = tpcb.setup_bulk(SqlEngine(), scale)
+    assert bulk.items() == sorted(pairs)
+    assert len(bulk.keys) == tpcb.NACCOUNTS * scale  # the accounts, as one columnar image
+
+
+def test_every_replica_equals_the_load_model_after_a_bulk_load():
+    """TPC-B's load in bulk: every replica of every shard reads, key by key, like the
+    model built from the load's pairs (the journals are still empty)."""
+    import simpy
+
+    from dsqlbench import config
+    from dsqlbench.checkers.oracle import Oracle
+    from dsqlbench.metrics import Recorder
+    from dsqlbench.sim.cluster import Cluster
+    from dsqlbench.workload.sql import PgbenchSqlWorkload
+
+    cfg = config.load_config("tpcb", overrides=["pgbench.scale=1"], duration_s=1)
+    workload = PgbenchSqlWorkload(cfg)
+    load = workload.load_items()
+    env = simpy.Environment()
+    cluster = Cluster(env, cfg, Recorder(0, 10**9), Oracle(), load)
+    cluster.load_items(load)
+    assert all(node.core.base is not None for nodes in cluster.replicas for node in nodes)
+    assert sum(len(nodes[0].core.base) for nodes in cluster.replicas) == tpcb.NACCOUNTS
+    for shard, nodes in enumerate(cluster.replicas):
+        model = cluster.replay_model(shard, 1)
+        for node in nodes:
+            replica = node.core
+            assert list(replica.versions_in_range(-1, 2**9000, 1)) == list(
+                model.versions_in_range(-1, 2**9000, 1)), replica.name
