@@ -18,6 +18,8 @@ Invariants:
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from dsqlbench.components.messages import JournalEntry
 
 
@@ -80,3 +82,10 @@ class Journal:
         del self.entries[:drop]
         self.base_position = position
         return drop
+
+    def trim_through(self, ts_ns: int) -> int:
+        """Drop every entry at or below ``ts_ns``: the prefix that every subscriber has
+        consumed once each has released up to ``ts_ns`` (the log is in timestamp order,
+        so it is a prefix). Returns how many entries went."""
+        return self.trim_before(self.base_position
+                                + bisect_right(self.entries, ts_ns, key=lambda e: e.ts_ns))

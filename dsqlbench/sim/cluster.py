@@ -962,6 +962,12 @@ class Cluster:
                     self.recorder.count("storage.versions_trimmed", node.core.trim(horizon))
         for node in self.adjudicators:
             node.core.reclaim(node.clock.read(now).earliest_ns, self.window_ns)
+        if not self.faults:  # fault runs replay journals from the start: they keep them
+            # Every crossbar (the journals' only readers here) has merged and released
+            # every entry at or below the lowest released watermark: drop that prefix.
+            released = min(crossbar.core.released_watermark_ns for crossbar in self.crossbars)
+            for node in self.adjudicators:
+                node.journal.trim_through(released)
 
 
 @dataclass(slots=True)

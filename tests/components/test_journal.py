@@ -48,3 +48,14 @@ def test_losing_undurable_appends_drops_them_and_keeps_the_rest():
     assert [e.txn_id for e in journal.entries] == [1]
     assert journal.last_durable_true_ns == 100
     journal.append(JournalEntry(4, 4))  # the log goes on above what it had promised
+
+
+def test_trim_through_drops_every_entry_at_or_below_a_released_watermark():
+    journal = Journal(0, 3)
+    for ts in (10, 20, 30, 40):
+        journal.append(JournalEntry(ts, ts))
+    assert journal.trim_through(5) == 0
+    assert journal.trim_through(20) == 2
+    assert [e.ts_ns for e in journal.read_from(2)] == [30, 40] and journal.base_position == 2
+    assert journal.trim_through(20) == 0 and journal.trim_through(99) == 2
+    assert journal.append(JournalEntry(50, 50)) == 4  # positions keep counting
