@@ -723,12 +723,26 @@ def host_description() -> str:
 @click.option("--budget", type=float, help="Seconds of timing per case (default 2, quick 0.3).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write every measurement to this JSON file.")
-def bench_command(quick, only, no_slow_peers, budget, json_path):
+@click.option("--e2e", is_flag=True,
+              help="Instead: the whole lab end to end (YCSB-A, TPC-B SQL, bulk load) as ratios to a "
+                   "bare heapq event loop, against issue 11's targets.")
+def bench_command(quick, only, no_slow_peers, budget, json_path, e2e):
     """Measure the compiled kernels against well-known peers in one run and print a
     table of medians, throughput and ratios, then issue 3's targets."""
     from rich.console import Console
 
     console = Console(width=None if sys.stdout.isatty() else 150)
+    if e2e:
+        from dsqlbench.bench_e2e import run_e2e
+
+        console.print(f"[dim]{host_description()}[/dim]")
+        rows = run_e2e(console, quick)
+        if json_path:
+            with open(json_path, "w") as out:
+                json.dump({"host": host_description(), "quick": quick,
+                           "e2e": [{"key": r.key, "job": r.job, "per_wall_s": r.rate, "ratio": r.ratio,
+                                    "must_reach": r.must_reach, "met": r.met} for r in rows]}, out, indent=2)
+        return
     sizes = QUICK if quick else FULL
     selected = set(only or GROUPS)
     budget_s = budget if budget is not None else sizes.budget_s

@@ -1,0 +1,27 @@
+"""The end-to-end table of issue 11 (``dsqlbench bench --e2e``).
+
+``test_e2e_table_tiny`` runs the table's code on tiny sizes in normal CI (no timing
+assertions: host figures are noisy). The benchmark twin runs under
+``pytest tests/bench --benchmark-only`` (skipped by default via ``--benchmark-skip``).
+"""
+
+from dsqlbench import bench_e2e
+
+
+def test_e2e_table_tiny():
+    bare, rows = bench_e2e.measure(bench_e2e.TINY)
+    assert bare > 0
+    assert [r.key for r in rows] == ["bare", "ycsb", "tpcb", "load"]
+    for row in rows:
+        assert row.rate > 0 and row.ratio > 0
+    assert {r.key: r.must_reach for r in rows if r.must_reach} == bench_e2e.TARGETS
+    assert bench_e2e.render(rows).row_count == 4
+
+
+def test_bench_bare_loop(benchmark):
+    benchmark.pedantic(bench_e2e.bare_loop_events_per_s, args=(100_000, 1), rounds=3, iterations=1)
+
+
+def test_bench_e2e_quick(benchmark):
+    result = benchmark.pedantic(bench_e2e.measure, args=(bench_e2e.QUICK,), rounds=1, iterations=1)
+    benchmark.extra_info["ratios"] = {r.key: r.ratio for r in result[1]}
