@@ -787,6 +787,7 @@ def _check_cross_fields(cfg: dict, origin: _Origins) -> None:
     _check_retry(cfg, origin)
     _check_regions(cfg, origin)
     _check_crossbar(cfg, origin)
+    _check_fault_targets(cfg, origin)
 
 
 def _fail(origins: _Origins, dotted: str, value: Any, problem: str, blame: tuple[str, ...] = ()) -> None:
@@ -883,6 +884,15 @@ def _check_crossbar(cfg: dict, origin: _Origins) -> None:
     if k + m > ERASURE_SYMBOLS_MAX:
         problem = f"erasure_k + erasure_m = {k + m}; must be <= {ERASURE_SYMBOLS_MAX} (GF(2^8))"
         _fail(origin, "topology.crossbar.erasure_m", m, problem, ("topology.crossbar.erasure_k",))
+
+
+def _check_fault_targets(cfg: dict, origin: _Origins) -> None:
+    from dsqlbench.fault_targets import check_fault_targets
+
+    def fail(dotted: str, value: Any, problem: str, blame: tuple[str, ...]) -> None:
+        _fail(origin, dotted, value, problem, blame)
+
+    check_fault_targets(cfg, fail)
 
 
 # --- errors and display helpers -------------------------------------------------------
