@@ -788,6 +788,7 @@ def _check_cross_fields(cfg: dict, origin: _Origins) -> None:
     _check_regions(cfg, origin)
     _check_crossbar(cfg, origin)
     _check_fault_targets(cfg, origin)
+    _check_pgbench_scripts(cfg)
 
 
 def _fail(origins: _Origins, dotted: str, value: Any, problem: str, blame: tuple[str, ...] = ()) -> None:
@@ -884,6 +885,23 @@ def _check_crossbar(cfg: dict, origin: _Origins) -> None:
     if k + m > ERASURE_SYMBOLS_MAX:
         problem = f"erasure_k + erasure_m = {k + m}; must be <= {ERASURE_SYMBOLS_MAX} (GF(2^8))"
         _fail(origin, "topology.crossbar.erasure_m", m, problem, ("topology.crossbar.erasure_k",))
+
+
+def _check_pgbench_scripts(cfg: dict) -> None:
+    """Each pgbench script is found, parses, and uses only variables it or the run
+    defines (``:scale``, and ``:records`` on YCSB's table), before the run starts; the
+    error names the script file and line."""
+    if cfg["workload"]["kind"] != "pgbench":
+        return
+    from dsqlbench.workload import pgbench
+    from dsqlbench.workload.sql import _locate_script  # where the run will look
+
+    spec = cfg["pgbench"]
+    predefined = ["scale"] + (["records"] if spec["schema"] == "ycsb" else [])
+    for entry in spec["scripts"]:
+        located = _locate_script(entry, Path.cwd())
+        path = located.rpartition("@")[0] if "@" in Path(located).name else located
+        pgbench.check_script(pgbench.load_script(located), predefined, source=path)
 
 
 def _check_fault_targets(cfg: dict, origin: _Origins) -> None:

@@ -23,7 +23,10 @@ What is understood (pgbench's syntax, pgbench's semantics):
 
 Invariants: every draw comes from the ``numpy.random.Generator`` passed in, in script
 order, so the same generator state gives the same transaction; nothing reads a clock or
-global random state. Bad scripts raise ``ConfigError`` naming file and line.
+global random state. Bad scripts raise ``ScriptError`` (a ``ConfigError``) naming file
+and line: syntax when the file is parsed, an undefined variable or an unknown function
+before the run (``check_script``), what only a draw can reveal (a division by zero)
+when the script runs, still as one line.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsqlbench.errors import ConfigError
+from dsqlbench.errors import ConfigError, UserError
 
 MIN_ZIPFIAN_PARAM = 1.001
 MAX_ZIPFIAN_PARAM = 1000.0
@@ -65,6 +68,20 @@ class ScriptTransaction:
     @property
     def statements(self) -> list[SqlStep]:
         return [s for s in self.steps if isinstance(s, SqlStep)]
+
+
+class ScriptError(ConfigError):
+    """A bad script: ``ConfigError(source, key, problem)`` that can also be rebuilt from
+    its one-line message alone, as simpy does when it re-raises an exception out of a
+    simulated process (``type(error)(*error.args)``); a plain ``ConfigError`` would
+    turn into a ``TypeError`` there, and a user error into a crash."""
+
+    def __init__(self, source: str, key: str | None = None, problem: str | None = None):
+        if problem is None:  # rebuilt from args: the message is already whole
+            self.source, self.key, self.problem = source, None, source
+            UserError.__init__(self, source)
+            return
+        super().__init__(source, key, problem)
 
 
 # --- expressions ------------------------------------------------------------------------
@@ -394,6 +411,41 @@ def parse_script(text: str, name: str = "script", weight: int = 1) -> Script:
     return Script(name, tuple(commands), weight)
 
 
+def check_script(script: Script, predefined, source: str | None = None) -> None:
+    """Refuse, before any run, a script that uses a variable no earlier ``\\set`` (and
+    none of ``predefined``) defines, or calls a function pgbench does not have.
+    ``source`` names the file in the message (default: the script's name)."""
+    defined = set(predefined)
+    where = source or script.name
+    for command in script.commands:
+        if isinstance(command, SetCommand):
+            _check_expression(command.expr, defined, where, command.line)
+            defined.add(command.variable)
+        elif isinstance(command, SleepCommand):
+            _check_expression(command.amount, defined, where, command.line)
+        else:
+            for name in command.variables:
+                _check_expression(("var", name), defined, where, command.line)
+
+
+def _check_expression(node: tuple, defined: set, source: str, line: int) -> None:
+    kind = node[0]
+    if kind == "var" and node[1] not in defined:
+        known = ", ".join(f":{name}" for name in sorted(defined)) or "none"
+        raise ScriptError(source, f"line {line}",
+                          f"undefined variable \":{node[1]}\" (defined at this line: {known}; "
+                          "a variable must be \\set on an earlier line)")
+    if kind == "call" and not hasattr(Evaluator, f"_f_{node[1]}"):
+        names = sorted(n.removeprefix("_f_") for n in dir(Evaluator) if n.startswith("_f_"))
+        raise ScriptError(source, f"line {line}",
+                          f"unknown function {node[1]}() (pgbench functions here: {', '.join(names)})")
+    for child in node[1:]:
+        children = child if isinstance(child, list) else [child]
+        for item in children:
+            if isinstance(item, tuple):
+                _check_expression(item, defined, source, line)
+
+
 def _split_sql(text: str) -> tuple[list[str], str]:
     """Complete statements (ending with ``;`` outside quotes), with ``--`` comments
     removed, and the unfinished rest of ``text``."""
@@ -499,6 +551,8 @@ class PgbenchWorkload:
             raise ConfigError("pgbench", None, "total script weight must be positive")
         self.cumulative = np.cumsum(self.weights)
         self.variables = {"scale": 1, **(variables or {})}
+        for script in self.scripts:  # before any draw: a bad name is not a mid-run crash
+            check_script(script, [*self.variables, "client_id"])
 
     def pick(self, rng: np.random.Generator) -> Script:
         if len(self.scripts) == 1:
@@ -527,7 +581,7 @@ def run_script(script: Script, rng: np.random.Generator, variables: dict) -> Scr
             else:
                 steps.append(SqlStep(command.sql, tuple(evaluator.eval(("var", v)) for v in command.variables)))
         except ValueError as error:
-            raise ConfigError(script.name, f"line {command.line}", str(error)) from None
+            raise ScriptError(script.name, f"line {command.line}", str(error)) from None
     return ScriptTransaction(script.name, tuple(steps))
 
 
