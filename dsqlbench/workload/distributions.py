@@ -5,8 +5,8 @@ operation; the chooser follows the workload's ``ycsb.request_distribution``. The
 algorithms are YCSB's (``site.ycsb.generator``), so results can be read against YCSB
 numbers: Gray et al.'s zipfian with YCSB's constants, YCSB's scrambled zipfian (zipfian
 over 10^10 items, then FNV-1a 64-bit hash modulo the key count), "latest" (a zipfian
-counted back from the newest acknowledged insert), hotspot, plus a hot-key chooser for
-contention experiments.
+built on the newest readable key id and counted back from it), hotspot, plus a hot-key
+chooser for contention experiments.
 
 Invariants:
 - Every draw comes from the ``numpy.random.Generator`` handed in (a named stream of the
@@ -262,11 +262,18 @@ class ScrambledZipfianGenerator:
 
 
 class SkewedLatestGenerator:
-    """YCSB's "latest": a zipfian counted back from the newest readable key, so the
-    most recently acknowledged insert is the most popular. Reads the live counter on
-    every draw and extends zeta incrementally as the key count grows."""
+    """YCSB's ``SkewedLatestGenerator`` ("latest"): a zipfian counted back from the
+    newest readable key, so the most recently acknowledged insert is the most popular.
 
-    __slots__ = ("_counter", "_theta", "_alpha", "_items", "_zetan", "_eta", "_half_pow", "_uniform")
+    As in YCSB, the zipfian is built on the counter's last value (the newest readable
+    key id, ``count - 1``, YCSB's ``basis.lastValue()``) and each draw is
+    ``last - zipfian.nextLong(last)``: a key id in ``[1, last]``. It never names a key
+    that is not readable, and never key 0 (only with a single loaded key, where key 0
+    is the only choice). It reads the live counter on every draw and extends zeta
+    incrementally as the key count grows; like YCSB's ``ZipfianGenerator``, eta keeps
+    the item count the generator was built with."""
+
+    __slots__ = ("_counter", "_theta", "_alpha", "_items", "_eta_items", "_zetan", "_eta", "_half_pow", "_uniform")
 
     def __init__(self, counter: AcknowledgedCounter, theta: float, rng: np.random.Generator):
         assert counter.count >= 1 and 0.0 <= theta < 1.0
@@ -274,20 +281,29 @@ class SkewedLatestGenerator:
         self._theta = theta
         self._alpha = 1.0 / (1.0 - theta)
         self._half_pow = 1.0 + 0.5**theta
-        self._items = counter.count
+        self._items = counter.count - 1  # YCSB: new ZipfianGenerator(basis.lastValue())
+        self._eta_items = self._items
         self._zetan = zeta(self._items, theta)
-        self._eta = _zipf_eta(self._items, theta, self._zetan)
+        self._eta = self._eta_now()
         self._uniform = BufferedDraws(rng.random)
+
+    def _eta_now(self) -> float:
+        # YCSB's eta keeps the constructor's item count; a generator built on 2 keys or
+        # fewer has no usable eta (0/0 in YCSB), so it takes the current count instead.
+        items = self._eta_items if self._eta_items > 2 else self._items
+        return _zipf_eta(items, self._theta, self._zetan)
 
     def _grow(self, items: int) -> None:
         self._zetan += zeta_range(self._items, items, self._theta)
         self._items = items
-        self._eta = _zipf_eta(items, self._theta, self._zetan)
+        self._eta = self._eta_now()
 
     def next(self) -> int:
-        items = self._counter.count
-        if items != self._items:
-            self._grow(items)
+        last = self._counter.count - 1
+        if last == 0:
+            return 0  # a single loaded key, nothing inserted yet
+        if last != self._items:
+            self._grow(last)
         u = self._uniform.next()
         uz = u * self._zetan
         if uz < 1.0:
@@ -295,8 +311,8 @@ class SkewedLatestGenerator:
         elif uz < self._half_pow:
             rank = 1
         else:
-            rank = min(int(items * (self._eta * u - self._eta + 1.0) ** self._alpha), items - 1)
-        return items - 1 - rank
+            rank = min(int(last * (self._eta * u - self._eta + 1.0) ** self._alpha), last - 1)
+        return last - rank
 
 
 class HotspotGenerator:
@@ -353,22 +369,31 @@ class ReadableOnly:
     """Redraws key ids that are not readable yet (YCSB's ``nextKeynum`` loop): used
     when a chooser's key space was sized for the inserts expected during the run."""
 
-    __slots__ = ("_inner", "_counter")
+    __slots__ = ("inner", "_counter")
 
     def __init__(self, inner: KeyChooser, counter: AcknowledgedCounter):
-        self._inner = inner
+        self.inner = inner
         self._counter = counter
 
     def next(self) -> int:
         # Terminates: the loaded keys are always readable and the inner chooser
         # reaches them with positive probability.
         while True:
-            key_id = self._inner.next()
+            key_id = self.inner.next()
             if key_id < self._counter.count:
                 return key_id
 
 
 # --- the factory ----------------------------------------------------------------------
+
+
+def zipfian_key_space(record_count: int, expected_new_keys: int) -> int:
+    """How many key ids YCSB's request zipfian covers: ``CoreWorkload`` builds its
+    ``ScrambledZipfianGenerator(insertstart, insertstart + insertcount +
+    expectednewkeys)``, both bounds inclusive, with ``insertstart = 0`` and
+    ``insertcount = record_count``."""
+    return record_count + max(0, expected_new_keys) + 1
+
 
 
 def make_key_chooser(
@@ -381,9 +406,12 @@ def make_key_chooser(
     """The key chooser for the resolved ``[ycsb]`` section.
 
     ``insert_counter`` tracks keys inserted during the run (a fresh one starting at
-    ``record_count`` when None). Like YCSB, the zipfian key space is sized
-    ``record_count + expected_new_keys`` so that inserts do not shift which keys are
-    popular; uniform follows the live count; hotspot and hotkey stay on the loaded keys.
+    ``record_count`` when None). Like YCSB's ``CoreWorkload``, the zipfian key space is
+    ``insertstart .. insertstart + insertcount + expectednewkeys`` with both ends
+    included, here ``0 .. record_count + expected_new_keys``: ``record_count +
+    expected_new_keys + 1`` key ids, sized so that inserts do not shift which keys are
+    popular, and ids not readable yet are redrawn (``nextKeynum``). Uniform follows the
+    live count; hotspot and hotkey stay on the loaded keys.
     """
     counter = insert_counter if insert_counter is not None else AcknowledgedCounter(record_count)
     distribution = ycsb_cfg["request_distribution"]
@@ -391,10 +419,9 @@ def make_key_chooser(
     if distribution == "uniform":
         return UniformGenerator(record_count, rng, counter=counter)
     if distribution == "zipfian":
-        space = record_count + max(0, expected_new_keys)
+        space = zipfian_key_space(record_count, expected_new_keys)
         kind = ScrambledZipfianGenerator if ycsb_cfg["scrambled"] else ZipfianGenerator
-        chooser = kind(space, theta, rng)
-        return ReadableOnly(chooser, counter) if space > record_count else chooser
+        return ReadableOnly(kind(space, theta, rng), counter)
     if distribution == "latest":
         return SkewedLatestGenerator(counter, theta, rng)
     if distribution == "hotspot":

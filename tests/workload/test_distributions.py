@@ -34,6 +34,33 @@ def ycsb_cfg(**changes) -> dict:
     return cfg
 
 
+def ycsb_zipfian_shares(ranks: int, itemcount: int, theta: float, zetan: float, eta: float) -> np.ndarray:
+    """P(rank = k), k < ``ranks``, of YCSB's ``ZipfianGenerator.nextLong(itemcount)``,
+    from its formulas rather than by sampling: u < 1/zetan gives rank 0, u < (1 +
+    0.5^theta)/zetan rank 1, any other u rank floor(itemcount * (eta*u - eta + 1)^alpha),
+    which is below k exactly when u < 1 - (1 - (k/itemcount)^(1-theta)) / eta."""
+    first, second = 1.0 / zetan, (1.0 + 0.5**theta) / zetan
+    k = np.arange(ranks + 1, dtype=np.float64)
+    below = np.clip(1.0 - (1.0 - (k / itemcount) ** (1.0 - theta)) / eta, second, 1.0)
+    shares = np.diff(below)
+    shares[0] += first
+    shares[1] += second - first
+    return shares
+
+
+def ycsb_eta(items: int, theta: float, zetan: float) -> float:
+    """YCSB's eta: (1 - (2/items)^(1-theta)) / (1 - zeta(2)/zetan)."""
+    return (1.0 - (2.0 / items) ** (1.0 - theta)) / (1.0 - (1.0 + 0.5**theta) / zetan)
+
+
+def assert_shares(keys: np.ndarray, expected: dict[int, float]) -> None:
+    """Each key's share of ``keys`` within 4.5 standard errors of its expected share."""
+    for key, share in expected.items():
+        seen = float(np.mean(keys == key))
+        sigma = (share * (1 - share) / len(keys)) ** 0.5
+        assert abs(seen - share) < 4.5 * sigma + 1e-12, (key, seen, share)
+
+
 # --- hashing and storage keys ---------------------------------------------------------
 
 
@@ -166,6 +193,50 @@ def test_latest_prefers_the_newest_keys():
     assert np.median(keys) > 1300
 
 
+def test_latest_top_shares_match_ycsb_formulas():
+    # YCSB builds the zipfian on basis.lastValue() (999 here, not 1000) and draws
+    # last - nextLong(last): key 999 with 1/zeta(999), 998 with 0.5^theta/zeta(999), ...
+    theta, last = 0.99, 999
+    keys = take(d.SkewedLatestGenerator(d.AcknowledgedCounter(last + 1), theta, rng()), 200_000)
+    zetan = d.zeta(last, theta)
+    shares = ycsb_zipfian_shares(6, last, theta, zetan, ycsb_eta(last, theta, zetan))
+    assert shares[0] == pytest.approx(1 / zetan) and shares[1] == pytest.approx(0.5**theta / zetan)
+    assert_shares(keys, {last - rank: float(share) for rank, share in enumerate(shares)})
+
+
+def test_latest_never_draws_key_0():
+    # Four loaded keys: YCSB's zipfian covers last = 3 items, so keys 3, 2, 1 only.
+    theta = 0.99
+    keys = take(d.SkewedLatestGenerator(d.AcknowledgedCounter(4), theta, rng()), 50_000)
+    assert set(keys.tolist()) == {1, 2, 3}
+    zetan = d.zeta(3, theta)
+    shares = ycsb_zipfian_shares(3, 3, theta, zetan, ycsb_eta(3, theta, zetan))
+    assert_shares(keys, {3 - rank: float(share) for rank, share in enumerate(shares)})
+    # Nor with many keys: 1000 loaded, key 0 would take about 1 draw in 7,000.
+    many = take(d.SkewedLatestGenerator(d.AcknowledgedCounter(1000), theta, rng()), 100_000)
+    assert many.min() >= 1
+    # A single loaded key has nothing else to offer.
+    assert set(take(d.SkewedLatestGenerator(d.AcknowledgedCounter(1), theta, rng()), 100).tolist()) == {0}
+
+
+def test_latest_keeps_ycsb_eta_as_keys_are_inserted():
+    # YCSB's ZipfianGenerator extends zeta as the count grows but computes eta with
+    # the item count it was built with: after growing from 999 to 1499 items no draw
+    # lands on rank 2 (the formula's smallest rank is 3), where eta(1499) would give it 5%.
+    theta = 0.99
+    counter = d.AcknowledgedCounter(1000)
+    chooser = d.SkewedLatestGenerator(counter, theta, rng())
+    take(chooser, 10)
+    for _ in range(500):
+        counter.acknowledge(counter.next_key_id())
+    last = 1499
+    keys = take(chooser, 200_000)
+    zetan = d.zeta(last, theta)
+    shares = ycsb_zipfian_shares(8, last, theta, zetan, ycsb_eta(999, theta, zetan))
+    assert shares[2] == 0.0
+    assert_shares(keys, {last - rank: float(share) for rank, share in enumerate(shares)})
+
+
 def test_latest_never_returns_an_unacknowledged_key():
     counter = d.AcknowledgedCounter(100)
     chooser = d.SkewedLatestGenerator(counter, 0.99, rng())
@@ -225,8 +296,8 @@ def test_readable_only_redraws_unacknowledged_keys():
     "changes, kind",
     [
         ({"request_distribution": "uniform"}, d.UniformGenerator),
-        ({}, d.ScrambledZipfianGenerator),
-        ({"scrambled": False}, d.ZipfianGenerator),
+        ({}, d.ReadableOnly),
+        ({"scrambled": False}, d.ReadableOnly),
         ({"request_distribution": "latest"}, d.SkewedLatestGenerator),
         ({"request_distribution": "hotspot"}, d.HotspotGenerator),
         ({"request_distribution": "hotkey", "hot_key_count": 3}, d.HotKeyGenerator),
@@ -242,10 +313,37 @@ def test_make_key_chooser(changes, kind):
 
 
 def test_make_key_chooser_sizes_zipfian_for_expected_inserts():
+    # CoreWorkload: ScrambledZipfianGenerator(insertstart, insertstart + insertcount +
+    # expectednewkeys), both bounds inclusive: 0..1100 is 1101 key ids.
     counter = d.AcknowledgedCounter(1000)
     chooser = d.make_key_chooser(ycsb_cfg(), 1000, rng(), counter, expected_new_keys=100)
     assert isinstance(chooser, d.ReadableOnly)
+    assert isinstance(chooser.inner, d.ScrambledZipfianGenerator) and chooser.inner.items == 1101
     assert take(chooser, 5000).max() < 1000
+    plain = d.make_key_chooser(ycsb_cfg(scrambled=False), 1000, rng(), counter, expected_new_keys=100)
+    assert isinstance(plain.inner, d.ZipfianGenerator) and plain.inner.items == 1101
+    assert d.zipfian_key_space(1000, 0) == 1001
     with pytest.raises(ValueError):
         d.make_key_chooser(ycsb_cfg(request_distribution="pareto"), 10, rng())
 
+
+
+def test_zipfian_top_shares_match_ycsb_formulas():
+    # 1000 loaded keys and no inserts expected: YCSB's scrambled zipfian still covers
+    # 0..1000 (1001 ids), so key k takes the ranks r with fnv(r) % 1001 == k; id 1000 is
+    # never readable and is redrawn (nextKeynum), which scales every share up alike.
+    theta, loaded = 0.99, 1000
+    chooser = d.make_key_chooser(ycsb_cfg(), loaded, rng())
+    keys = take(chooser, 200_000)
+    space = loaded + 1
+    ranks = 1 << 16
+    item_count = d.SCRAMBLED_ITEM_COUNT
+    zetan = d.SCRAMBLED_ZETAN_099
+    rank_shares = ycsb_zipfian_shares(ranks, item_count, theta, zetan, ycsb_eta(item_count, theta, zetan))
+    key_shares = np.bincount(d.fnv_hash64_array(np.arange(ranks)) % space, weights=rank_shares, minlength=space)
+    key_shares += (1.0 - rank_shares.sum()) / space  # the tail: ~uniform over the ids
+    key_shares = key_shares[:loaded] / key_shares[:loaded].sum()
+    top = np.argsort(key_shares)[::-1][:5]
+    assert top[0] == d.fnv_hash64(0) % space  # = 144, not fnv(0) % 1000 = 211
+    assert_shares(keys, {int(key): float(key_shares[key]) for key in top})
+    assert collections.Counter(keys.tolist()).most_common(1)[0][0] == top[0]

@@ -141,3 +141,21 @@ def test_operation_value_semantics():
     assert "kind='read'" in repr(op)
     with pytest.raises(AttributeError):
         op.extra = 1
+
+
+def test_ycsb_e_scans_up_to_100_rows_as_workloade_sets():
+    # YCSB's workloads/workloade: maxscanlength=100, scanlengthdistribution=uniform.
+    e = load_config("ycsb-e")["ycsb"]
+    assert e["scan_length_max"] == 100 and e["scan_length_distribution"] == "uniform"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 item 5: the default is in dsqlbench/config.py (scan_length_max "
+    "_int(100, ...) -> _int(1000, ...)), owned by another engineer; drop this mark then",
+)
+def test_default_scan_length_max_is_coreworkload_maxscanlength():
+    # CoreWorkload's MAX_SCAN_LENGTH_PROPERTY_DEFAULT is "1000"; only workloade sets 100.
+    assert load_config("ycsb-a")["ycsb"]["scan_length_max"] == 1000
+    w = workload("ycsb-a", "ycsb.scan_proportion=1", "ycsb.read_proportion=0", "ycsb.update_proportion=0")
+    assert max(op.scan_length for op in run(w, 5000)) > 900
