@@ -13,6 +13,7 @@ size, as long as the consumer consumes in the same order.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Callable
 
 import numpy as np
@@ -37,23 +38,16 @@ def stream(seed: int, name: str) -> np.random.Generator:
 class BufferedDraws:
     """Hands out values one by one from blocks drawn by ``draw_block(n)``.
 
-    ``draw_block`` must return a 1-D numpy array of length ``n``; values are returned
-    as Python scalars (``tolist`` once per block is far cheaper than indexing numpy).
+    ``draw_block`` must return a numpy array of length ``n``; values are returned as
+    Python scalars (``tolist`` once per block is far cheaper than indexing numpy), or
+    as lists for a 2-D block's rows. ``next`` is a C-level iterator's ``__next__``
+    over the blocks chained end to end: the hottest call of the lab costs no Python
+    frame.
     """
 
-    __slots__ = ("_draw_block", "_block_size", "_values", "_next")
+    __slots__ = ("next",)
 
     def __init__(self, draw_block: Callable[[int], np.ndarray], block_size: int = BLOCK_SIZE):
         assert block_size > 0
-        self._draw_block = draw_block
-        self._block_size = block_size
-        self._values: list = []
-        self._next = 0
-
-    def next(self):
-        if self._next == len(self._values):
-            self._values = self._draw_block(self._block_size).tolist()
-            self._next = 0
-        value = self._values[self._next]
-        self._next += 1
-        return value
+        blocks = iter(lambda: draw_block(block_size).tolist(), None)  # never None: endless
+        self.next: Callable[[], object] = itertools.chain.from_iterable(blocks).__next__

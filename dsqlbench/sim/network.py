@@ -68,6 +68,7 @@ class Network:
         self._same_az = self.links["same_az"].sample_ns
         self._cross_az = self.links["cross_az"].sample_ns
         self._cross_region = self.links["cross_region"].sample_ns
+        self.has_link_faults = False  # install_faults may say otherwise
         self.region_links = _region_links(network_cfg, seed, region_names, self.links["cross_region"])
         # _region_pair[a][b]: the sampler between regions a and b (indices), symmetric.
         count = len(region_names)
@@ -82,6 +83,7 @@ class Network:
         from dsqlbench.sim.faults import link_sides
 
         self._link_faults = [(fault, link_sides(fault.target)) for fault in link_faults]
+        self.has_link_faults = bool(self._link_faults)
         if not self._link_faults:
             return
         plain = self.delay_ns
@@ -113,6 +115,18 @@ class Network:
         if a[1] != b[1]:
             return self.links["cross_az"]
         return self.links["same_az"]
+
+    def dedicated(self, a: Place, b: Place, name: str, seed: int):
+        """A sampler of one-way delays from ``a`` to ``b`` with their link class's
+        shape but a stream of its own (``network/dedicated/<name>``): a feed whose
+        messages are computed ahead of, or behind, the rest of the traffic (caught-up
+        heartbeats) then draws the same delays whenever it is computed. Link faults
+        still apply (``fault_delay``), as ``delay_ns`` applies them."""
+        base = self.link(a, b)
+        model = LinkModel(f"dedicated/{name}", base.median_ns / 1e3, base.sigma,
+                          base.tail_probability, base.tail_multiplier,
+                          rng=stream(seed, f"network/dedicated/{name}"))
+        return model.sample_ns
 
     def delay_ns(self, a: Place, b: Place) -> int:
         if a[0] != b[0]:

@@ -76,6 +76,7 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
     deadline = env.timeout(duration_ns)
     deadline.callbacks.append(lambda _e: stop.triggered or stop.succeed())
     env.run(until=stop)
+    cluster.finish()
     end_ns = env.now
     events = next(env._eid)  # SimPy's event counter: how many events were scheduled
     checks = oracle.check()
