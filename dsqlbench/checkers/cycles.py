@@ -7,13 +7,15 @@ a read that missed the next version), and with real time the order ``rt`` (T1 co
 before T2 was invoked, in true time). Output: per anomaly name, a count and up to
 three witnesses a person can follow.
 
-Classification (Adya; Elle; Cerone and Gotsman, "Analysing Snapshot Isolation"). A cycle
-of ww edges is G0; of ww and wr edges with a wr, G1c; with exactly one rw, G-single;
-with two or more rw of which none are adjacent (cyclically), G-nonadjacent; with two
-or more rw, some adjacent, G2-item. A cycle that needs an rt edge gets the "-realtime"
-suffix. Snapshot isolation holds exactly when ``(ww | wr) ; rw?`` is acyclic, i.e. no
-G0, G1c, G-single or G-nonadjacent; strong snapshot isolation adds ``rt`` to the left
-side, forbidding their realtime variants too. G2-item (write skew) is allowed by both.
+Classification (Adya; Elle; Cerone and Gotsman, "Analysing Snapshot Isolation"), with
+Elle's names: a cycle of ww edges is G0; of ww and wr edges with a wr, G1c; with exactly
+one rw, G-single-item; with two or more rw of which none are adjacent (cyclically),
+G-nonadjacent-item; with two or more rw, some adjacent, G2-item. Every edge here is
+between items (keys), never a predicate, hence Elle's "-item" names. A cycle that needs
+an rt edge gets the "-realtime" suffix. Snapshot isolation holds exactly when
+``(ww | wr) ; rw?`` is acyclic, i.e. no G0, G1c, G-single-item or G-nonadjacent-item;
+strong snapshot isolation adds ``rt`` to the left side, forbidding their realtime
+variants too. G2-item (write skew) is allowed by both.
 
 How it stays fast (no enumeration of cycles; one networkx pass per subgraph):
 
@@ -27,7 +29,7 @@ How it stays fast (no enumeration of cycles; one networkx pass per subgraph):
   anomalies snapshot isolation forbids, then those only strong snapshot isolation
   forbids, then allowed ones; so each model's verdict is exact. An edge lies on a cycle
   of a subgraph iff both ends share a strongly connected component of that subgraph;
-  ``a -rw-> b`` closes a G-single iff ``b`` reaches ``a`` over ww/wr(/rt), answered
+  ``a -rw-> b`` closes a G-single-item iff ``b`` reaches ``a`` over ww/wr(/rt), answered
   with reachability bitsets over the condensation; and it lies on a cycle with no two
   adjacent rw edges iff ``(a, plain)`` and ``(b, after-rw)`` share a component of the
   two-state graph whose rw edges lead only from "plain" to "after-rw".
@@ -38,10 +40,10 @@ How it stays fast (no enumeration of cycles; one networkx pass per subgraph):
   such edges in (id, id) order, skipping a cycle already shown.
 
 One deliberate difference from Elle: whether an edge lies on a *simple* cycle with no
-two adjacent rw edges is NP-hard in general, so "G-nonadjacent" here means a closed walk
-with that property (which is exactly what Cerone and Gotsman's acyclicity condition
+two adjacent rw edges is NP-hard in general, so "G-nonadjacent-item" here means a closed
+walk with that property (which is exactly what Cerone and Gotsman's acyclicity condition
 forbids). Rarely such a walk repeats a transaction, where Elle, searching simple
-cycles, would name that rw edge's cycles G2-item or G-single-realtime instead; the
+cycles, would name that rw edge's cycles G2-item or G-single-item-realtime instead; the
 verdict under either model is the same (held to a brute-force enumeration of simple
 cycles in ``tests/checkers/test_elle_cycles.py``), and the witness then shows a walk
 that visits some transaction twice.
@@ -61,8 +63,9 @@ CANDIDATES_MAX = 8  # edges tried for witnesses, until three distinct cycles are
 STEPS_SHOWN_MAX = 12  # a longer cycle is shown with its middle elided
 
 # Most severe first: SI-forbidden, then strong-SI-forbidden, then allowed (see above).
-CYCLE_ANOMALIES = ("G0", "G1c", "G-single", "G-nonadjacent",
-                   "G0-realtime", "G1c-realtime", "G-single-realtime", "G-nonadjacent-realtime",
+CYCLE_ANOMALIES = ("G0", "G1c", "G-single-item", "G-nonadjacent-item",
+                   "G0-realtime", "G1c-realtime", "G-single-item-realtime",
+                   "G-nonadjacent-item-realtime",
                    "G2-item", "G2-item-realtime")
 
 
@@ -135,8 +138,8 @@ def _classify(inside, plain: "_Variant", timed: "_Variant | None") -> dict[str, 
 
 
 def _rw_label(variants, a: int, b: int) -> str | None:
-    forbidden = (("G-single", lambda var: var.d_reaches(b, a)),
-                 ("G-nonadjacent", lambda var: var.nonadjacent(a, b)))
+    forbidden = (("G-single-item", lambda var: var.d_reaches(b, a)),
+                 ("G-nonadjacent-item", lambda var: var.nonadjacent(a, b)))
     # Every forbidden kind of a variant before the next variant, and the allowed kind
     # last: each model's verdict stays exact.
     for variant, suffix in variants:
@@ -302,11 +305,11 @@ def _cycle_through(graph, name: str, edge: tuple[int, int], plain: _Variant, tim
     base = name.removesuffix("-realtime")
     u, v = edge
     n = len(graph.ids)
-    if base == "G-nonadjacent":
+    if base == "G-nonadjacent-item":
         path = _shortest_path(variant.adjacency("two-state"), 2 * v + 1, 2 * u, 2 * n)
         path = path and [(x >> 1, kind, y >> 1) for x, kind, y in path]
     else:
-        subgraph = {"G0": "ww+rt", "G1c": "d", "G-single": "d"}.get(base, "f")
+        subgraph = {"G0": "ww+rt", "G1c": "d", "G-single-item": "d"}.get(base, "f")
         path = _shortest_path(variant.adjacency(subgraph), v, u, n)
     assert path is not None, f"{name}: no cycle through {edge}"
     first = {"G0": WW, "G1c": WR}.get(base, RW)

@@ -20,12 +20,17 @@ Inference (as Elle's list-append):
 
 Anomalies (each forbidden by both models unless said otherwise):
 
-- cycles: G0, G1c, G-single, and G-nonadjacent (two or more rw edges, none adjacent:
-  Elle's snapshot isolation forbids it too, after Cerone and Gotsman); G2-item (write
-  skew) is allowed; with ``realtime``, the variants that need a real-time edge,
+- cycles: G0, G1c, G-single-item, and G-nonadjacent-item (two or more rw edges, none
+  adjacent: Elle's snapshot isolation forbids it too, after Cerone and Gotsman); G2-item
+  (write skew) is allowed. The names are Elle's: every edge is between items (keys),
+  never a predicate, so the rw-cycles carry Elle's "-item" suffix; with ``realtime``, the variants that need a real-time edge,
   ``<name>-realtime``, which only ``strong-snapshot-isolation`` forbids
   (G2-item-realtime stays allowed);
 - G1a (aborted read): an ok read contains a value appended by a failed transaction;
+- dirty-update: in a key's version order, a value appended by a failed transaction is
+  followed (directly, or through appends of info transactions) by one a committed
+  transaction appended: a committed write built on an aborted one. Elle reports it
+  besides the G1a of the read that shows it;
 - G1b (intermediate read): an ok read ends at a value that was not the final append of
   its writer to that key;
 - lost-update: two ok transactions read the same state of a key, then both appended to it;
@@ -35,11 +40,11 @@ Anomalies (each forbidden by both models unless said otherwise):
   future-read: a read contains a value the same transaction appends only later;
 - stale-read (with ``realtime``; strong-snapshot-isolation only): an ok read misses an
   append by a transaction that was acknowledged before the reader was invoked. Every
-  stale read also closes a G-single-realtime cycle; this count is per read.
+  stale read also closes a G-single-item-realtime cycle; this count is per read.
 
 Counts: cycle anomalies count edges (see ``cycles.py``); lost-update counts groups of
-transactions that read the same state; incompatible-order counts keys; every other
-anomaly counts reads. Output is deterministic: witnesses are the first in id order.
+transactions that read the same state; incompatible-order counts keys; dirty-update
+counts committed appends that follow a failed one; every other anomaly counts reads. Output is deterministic: witnesses are the first in id order.
 """
 
 from __future__ import annotations
@@ -56,12 +61,12 @@ WITNESSES_MAX = 3
 SHOW_VALUES_MAX = 6
 
 SI_FORBIDDEN = frozenset({
-    "G0", "G1a", "G1b", "G1c", "G-single", "G-nonadjacent", "lost-update",
-    "incompatible-order", "garbage-read", "duplicate-elements", "internal", "future-read"})
+    "G0", "G1a", "G1b", "G1c", "G-single-item", "G-nonadjacent-item", "lost-update",
+    "dirty-update", "incompatible-order", "garbage-read", "duplicate-elements", "internal", "future-read"})
 MODELS = {
     "snapshot-isolation": SI_FORBIDDEN,
     "strong-snapshot-isolation": SI_FORBIDDEN | {
-        "G0-realtime", "G1c-realtime", "G-single-realtime", "G-nonadjacent-realtime",
+        "G0-realtime", "G1c-realtime", "G-single-item-realtime", "G-nonadjacent-item-realtime",
         "stale-read"},
 }
 
@@ -81,6 +86,7 @@ def check_list_append(history, *, realtime: bool = True,
     found = _Found()
     index = _Index(txns, found)
     _check_reads(index, found)
+    _check_dirty_updates(index, found)
     _check_lost_updates(index, found)
     graph = _dependencies(index)
     if realtime:
@@ -289,6 +295,36 @@ def _check_intermediate(index: _Index, found: _Found, read: _Read, txn: Txn) -> 
         found.add("G1b", lambda: (
             f"T{txn.id} read k{read.key} = {_show(read.external)}, ending at {last}, which "
             f"T{writer} appended before its final append {final} to k{read.key}"))
+
+
+def _check_dirty_updates(index: _Index, found: _Found) -> None:
+    """Elle's dirty-update: a committed append right after a failed one in a key's version
+    order, info appends between them not telling either way (Elle's
+    ``dirty-update-cases``; a value nobody appended, already garbage, counts as info)."""
+    for key in sorted(index.version_order):
+        before, values = "ok", []  # the initial, empty state is committed
+        failed = None  # (node, value) of the failed append the run of values started at
+        for value in index.version_order[key]:
+            node = index.writer.get((key, value))
+            kind = "info" if node is None else index.txns[node].type
+            if kind == "info" or (kind == "fail" and before == "fail"):
+                values.append(value)  # can't say yet, or still aborted state
+                continue
+            if kind == "ok" and before == "fail":
+                found.add("dirty-update", _dirty_update_text(index, key, failed, node,
+                                                             values + [value]))
+            before, values = kind, [value]
+            failed = (node, value) if kind == "fail" else None
+
+
+def _dirty_update_text(index: _Index, key: int, failed: tuple[int, int], node: int,
+                       values: list):
+    def text():
+        bad, ok = index.txns[failed[0]].id, index.txns[node].id
+        between = f" (then {_show(values[1:-1])}, of unknown outcome)" if len(values) > 2 else ""
+        return (f"k{key}: T{ok} appended {values[-1]} after {failed[1]}{between}, "
+                f"appended by T{bad}, which failed")
+    return text
 
 
 def _check_lost_updates(index: _Index, found: _Found) -> None:

@@ -13,7 +13,7 @@ With ``snapshot_lag_ns = 0`` the snapshot is never older than the invocation, so
 history is strong snapshot isolation; write skew happens, and is allowed.
 
 Knobs that break it, each a control the checker must catch:
-``first_committer_wins=False`` (lost updates, G-single); ``snapshot_lag_ns > 0`` (the
+``first_committer_wins=False`` (lost updates, G-single-item); ``snapshot_lag_ns > 0`` (the
 snapshot is taken that long before the invocation: stale reads).
 """
 

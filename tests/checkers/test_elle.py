@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsqlbench.checkers.elle import check_list_append
+from dsqlbench.checkers.elle import MODELS, check_list_append
 from dsqlbench.checkers.history import HistoryError, from_dicts, to_dicts
 from dsqlbench.checkers.synthetic import snapshot_history
 from dsqlbench.errors import UserError
@@ -62,10 +62,31 @@ def test_g1a_aborted_read():
     assert v["witnesses"]["G1a"] == ["T2 read k0 = [1], including 1 appended by T1, which failed"]
 
 
+def test_dirty_update_as_elle_names_it():
+    # Elle's "direct" dirty update: T1 failed appending 1, T2 committed 2 on top of it.
+    v = check([t(1, a(0, 1), type="fail"), t(2, a(0, 2)), t(3, r(0, [1, 2]))])
+    assert not v["valid"] and v["anomalies"] == {"G1a": 1, "dirty-update": 1}
+    assert v["forbidden"] == ["G1a", "dirty-update"]
+    assert v["witnesses"]["dirty-update"] == [
+        "k0: T2 appended 2 after 1, appended by T1, which failed"]
+    # Elle's "indirect" one: an info append between them does not tell either way.
+    v = check([t(1, a(0, 1), type="fail"), t(2, a(0, 2), type="info"), t(3, a(0, 3)),
+               t(4, r(0, [1, 2, 3]))])
+    assert v["anomalies"]["dirty-update"] == 1
+    assert v["witnesses"]["dirty-update"] == [
+        "k0: T3 appended 3 after 1 (then [2], of unknown outcome), appended by T1, which failed"]
+    # An aborted read with nothing committed after it is G1a alone; committed appends
+    # before a failed one, or info ones after it, are no dirty update.
+    v = check([t(1, a(0, 1)), t(2, a(0, 2), type="fail"), t(3, a(0, 3), type="info"),
+               t(4, r(0, [1, 2, 3]))])
+    assert v["anomalies"] == {"G1a": 1}
+    assert "dirty-update" in MODELS[SI] and "dirty-update" in MODELS[STRONG]
+
+
 def test_g1b_intermediate_read():
     v = check([t(1, a(0, 1), a(0, 2)), t(2, r(0, [1])), t(3, r(0, [1, 2]))])
     # Seeing half of T1 also makes a cycle: T1 -wr-> T2 -rw-> T1, as Elle reports too.
-    assert v["forbidden"] == ["G-single", "G1b"] and v["anomalies"]["G1b"] == 1
+    assert v["forbidden"] == ["G-single-item", "G1b"] and v["anomalies"]["G1b"] == 1
     assert "T1 appended before its final append 2" in v["witnesses"]["G1b"][0]
 
 
@@ -84,8 +105,8 @@ def test_g1c_circular_information_flow():
 def test_g_single_read_skew():
     # T2 sees T1's append to k1 but not its append to k0: a fractured snapshot.
     v = check([t(1, a(0, 1), a(1, 1)), t(2, r(0, []), r(1, [1])), t(3, r(0, [1]))])
-    assert v["forbidden"] == ["G-single"] and v["anomalies"] == {"G-single": 1}
-    assert v["witnesses"]["G-single"] == [
+    assert v["forbidden"] == ["G-single-item"] and v["anomalies"] == {"G-single-item": 1}
+    assert v["witnesses"]["G-single-item"] == [
         "T2 -rw(k0)-> T1 -wr(k1)-> T2: T2 read k0 empty, missing T1's 1; T2 read T1's 1 on k1"]
 
 
@@ -94,7 +115,7 @@ def test_lost_update():
     history = [t(1, r(0, []), a(0, 1)), t(2, r(0, []), a(0, 2)), t(3, r(0, [2]))]
     v = check(history)
     assert not v["valid"]
-    assert v["anomalies"]["lost-update"] == 1 and "G-single" in v["forbidden"]
+    assert v["anomalies"]["lost-update"] == 1 and "G-single-item" in v["forbidden"]
     assert v["witnesses"]["lost-update"] == [
         "T1 and T2 both read k0 = [], then appended to it"]
 
@@ -114,12 +135,12 @@ def test_write_skew_is_allowed_under_snapshot_isolation():
 
 def test_g_nonadjacent_is_forbidden_under_snapshot_isolation():
     # T1 -rw-> T2 -wr-> T3 -rw-> T4 -wr-> T1: two rw edges, never adjacent. No snapshot
-    # isolation execution can produce it (Cerone and Gotsman), though it is not G-single.
+    # isolation execution can produce it (Cerone and Gotsman), though it is not G-single-item.
     history = [t(1, r(0, []), r(3, [1])), t(2, a(0, 1), a(1, 1)),
                t(3, r(1, [1]), r(2, [])), t(4, a(2, 1), a(3, 1))]
     v = check(history)
-    assert v["forbidden"] == ["G-nonadjacent"] and v["anomalies"] == {"G-nonadjacent": 2}
-    assert v["witnesses"]["G-nonadjacent"][0].startswith(
+    assert v["forbidden"] == ["G-nonadjacent-item"] and v["anomalies"] == {"G-nonadjacent-item": 2}
+    assert v["witnesses"]["G-nonadjacent-item"][0].startswith(
         "T1 -rw(k0)-> T2 -wr(k1)-> T3 -rw(k2)-> T4 -wr(k3)-> T1: ")
 
 
@@ -155,11 +176,11 @@ def test_stale_read_only_with_real_time():
     history = [t(1, a(0, 1), invoke=0, complete=10), t(2, r(0, []), invoke=20, complete=30)]
     assert check(history, realtime=False)["anomalies"] == {}
     si = check(history, model=SI)
-    assert si["valid"] and si["allowed"] == ["G-single-realtime", "stale-read"]
+    assert si["valid"] and si["allowed"] == ["G-single-item-realtime", "stale-read"]
     strong = check(history, model=STRONG)
     assert not strong["valid"]
-    assert strong["anomalies"] == {"G-single-realtime": 1, "stale-read": 1}
-    assert strong["witnesses"]["G-single-realtime"] == [
+    assert strong["anomalies"] == {"G-single-item-realtime": 1, "stale-read": 1}
+    assert strong["witnesses"]["G-single-item-realtime"] == [
         "T2 -rw(k0)-> T1 -rt-> T2: T2 read k0 empty, missing T1's 1; "
         "T1 completed at 10 ns before T2 began at 20 ns"]
     assert strong["witnesses"]["stale-read"] == [
@@ -310,7 +331,7 @@ def test_snapshot_isolation_history_with_write_skew_is_valid():
 def test_control_without_first_committer_wins_is_caught():
     v = check(snapshot_history(400, seed=2, keys=5, first_committer_wins=False), model=SI)
     assert not v["valid"]
-    assert {"lost-update", "G-single"} <= set(v["forbidden"])
+    assert {"lost-update", "G-single-item"} <= set(v["forbidden"])
 
 
 def test_control_with_stale_snapshots_is_caught_only_as_stale():
@@ -318,10 +339,19 @@ def test_control_with_stale_snapshots_is_caught_only_as_stale():
     assert check(history, model=SI)["valid"]
     v = check(history, model=STRONG)
     assert not v["valid"] and v["anomalies"]["stale-read"] > 0
-    assert set(v["forbidden"]) <= {"stale-read", "G-single-realtime", "G-nonadjacent-realtime"}
+    assert set(v["forbidden"]) <= {"stale-read", "G-single-item-realtime", "G-nonadjacent-item-realtime"}
 
 
 def test_five_thousand_transactions_check():
     # Speed is measured in tests/bench; here the large history must simply get through.
     v = check_list_append(snapshot_history(5_000, seed=1), model=STRONG)
     assert v["valid"] and v["counts"]["transactions"] == 5_000
+
+
+def test_cycle_anomalies_carry_elles_names():
+    # elle.txn's cycle explainer: with item (never predicate) edges only, one rw is
+    # G-single-item, several none adjacent G-nonadjacent-item, adjacent ones G2-item.
+    from dsqlbench.checkers.cycles import CYCLE_ANOMALIES
+    item_cycles = {"G0", "G1c", "G-single-item", "G-nonadjacent-item", "G2-item"}
+    assert set(CYCLE_ANOMALIES) == item_cycles | {name + "-realtime" for name in item_cycles}
+    assert {"G-single", "G-nonadjacent", "G-single-realtime"}.isdisjoint(MODELS[STRONG])

@@ -3,9 +3,9 @@
 The reference enumerates simple cycles (networkx), tries every edge kind on every step,
 classifies each cycle as Elle does and labels each edge with the most severe cycle it
 lies on. The checker must agree on every verdict, exactly on the counts of G0, G1c,
-G-single and their realtime variants, and on how many rw edges lie on some cycle (it
-may call a few of them G-nonadjacent where only a closed walk, not a simple cycle,
-shows it: see ``cycles.py``). Every witness must be a real cycle of the kind it names.
+G-single-item and their realtime variants, and on how many rw edges lie on some cycle
+(it may call a few of them G-nonadjacent-item where only a closed walk, not a simple
+cycle, shows it: see ``cycles.py``). Every witness must be a real cycle of the kind it names.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from dsqlbench.checkers.cycles import (CYCLE_ANOMALIES, RT, RW, WR, WW, DependencyGraph,
                                        find_cycle_anomalies)
 
-SI_FORBIDDEN = {"G0", "G1c", "G-single", "G-nonadjacent"}
+SI_FORBIDDEN = {"G0", "G1c", "G-single-item", "G-nonadjacent-item"}
 STRONG_FORBIDDEN = SI_FORBIDDEN | {name + "-realtime" for name in SI_FORBIDDEN}
-EXACT = {"G0", "G1c", "G-single", "G0-realtime", "G1c-realtime"}
-RW_KINDS = {"G-single", "G-nonadjacent", "G2-item"}
+EXACT = {"G0", "G1c", "G-single-item", "G0-realtime", "G1c-realtime"}
+RW_KINDS = {"G-single-item", "G-nonadjacent-item", "G2-item"}
 DETAIL = {WW: (0, 1, 2), WR: (0, 1), RW: (0, 1, 2)}
 STEP = re.compile(r" -(ww|wr|rw|rt)(?:\(k\d+\))?-> T(\d+)")
 
@@ -33,10 +33,10 @@ def classify(kinds: list[str]) -> str:
     if rw == 0:
         base = "G1c" if WR in kinds else "G0"
     elif rw == 1:
-        base = "G-single"
+        base = "G-single-item"
     else:
         pairs = zip(kinds, kinds[1:] + kinds[:1])
-        base = "G2-item" if any(p == (RW, RW) for p in pairs) else "G-nonadjacent"
+        base = "G2-item" if any(p == (RW, RW) for p in pairs) else "G-nonadjacent-item"
     return base + ("-realtime" if RT in kinds else "")
 
 
@@ -125,7 +125,7 @@ def assert_witness_is_a_cycle_of_kind(graph: DependencyGraph, name: str, witness
         kinds.append(kind)
         x = int(y)
     assert x == start, witness
-    if name.startswith("G-nonadjacent"):
+    if name.startswith("G-nonadjacent-item"):
         assert kinds.count(RW) >= 2 and (RT in kinds) == name.endswith("-realtime")
     else:
         assert classify(kinds) == name, witness
