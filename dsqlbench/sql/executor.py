@@ -455,6 +455,7 @@ def _storage_aggregate(pushdown: AggPushdown, decode, ctx):
     def aggregate(projected: list) -> bytes:
         groups = _fold(pushdown.group_fns, pushdown.aggs, (decode(v) for v in projected), ctx)
         return wire_dumps(tuple((key, tuple(states)) for key, states in groups.items()))
+    aggregate.pushdown = pushdown  # what it folds: storage may fold loaded columns alike (sql.columnar)
     return aggregate
 
 
