@@ -63,9 +63,8 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
         progress, overwrite, repeat, strict_check, quiet) -> None:
     """Run WORKLOAD (a shipped name or a TOML file; default ycsb-a) and write its results."""
     from dsqlbench import config as config_mod
-    from dsqlbench.results.folder import default_run_dir, write_run
-    from dsqlbench.runner import cwd_revision, run_config
-    from dsqlbench.results.summary_table import ProgressReporter, render_summary
+    from dsqlbench.results.folder import default_run_dir, reserve_run_dir
+    from dsqlbench.results.summary_table import render_summary
 
     if duration is not None and transactions is not None:
         raise UserError("--duration and --transactions are exclusive: give one")
@@ -75,6 +74,22 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
     console = Console()
     target = out_dir or default_run_dir(results_root, cfg["workload"]["name"], _State.seed)
     _refuse_occupied(target, overwrite)
+    with reserve_run_dir(target, overwrite) as reservation:  # an unwritable --out fails now
+        result = _simulate(cfg, console, progress, quiet, repeat, strict_check)
+        summary = result.summary
+        reservation.write(summary, result.tables)
+    if quiet:
+        click.echo(str(target))
+    else:
+        render_summary(summary, console)
+        console.print(f"results: {target}", highlight=False)
+    _fail_on_checks(summary["simulated"], result.verdict, strict_check)
+
+
+def _simulate(cfg, console, progress, quiet, repeat, strict_check):
+    from dsqlbench.results.summary_table import ProgressReporter
+    from dsqlbench.runner import cwd_revision, run_config
+
     if not quiet:
         console.print(f"SEED={_State.seed} workload={cfg['workload']['name']} "
                       f"topology={cfg['topology']['topology']['name']}", highlight=False)
@@ -82,21 +97,13 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
     reached = _Reached(lambda: ProgressReporter(total_s, console=console,
                                                 mode="none" if quiet else progress))
     try:
-        result = run_config(cfg, repeat=repeat, strict=strict_check, git_revision=cwd_revision(),
-                            progress_factory=reached.reporter)
+        return run_config(cfg, repeat=repeat, strict=strict_check, git_revision=cwd_revision(),
+                          progress_factory=reached.reporter)
     except KeyboardInterrupt:
         click.echo(f"dsqlbench: interrupted at simulated {reached.sim_s:.2f} s of "
                    f"{cfg['run']['duration_s']:g} s (SEED={_State.seed}); no result folder "
                    "was written", err=True)
         sys.exit(130)
-    summary = result.summary
-    write_run(target, summary, result.tables, overwrite=overwrite)
-    if quiet:
-        click.echo(str(target))
-    else:
-        render_summary(summary, console)
-        console.print(f"results: {target}", highlight=False)
-    _fail_on_checks(summary["simulated"], result.verdict, strict_check)
 
 
 class _Reached:
@@ -218,6 +225,7 @@ def _register_optional_commands() -> None:
 
     cli.add_command(bench_command, "bench")
     cli.add_command(shell_command, "shell")
+    from dsqlbench.cli.serve import serve_command; cli.add_command(serve_command, "serve")  # noqa: E702
 
 
 _register_optional_commands()

@@ -77,6 +77,9 @@ def sweep_command(sweep_file, kind, cluster, jobs, out_dir, results_root, resume
         _list_runs(console, spec)
         return
     outcomes = sweep_mod.check_folder(spec, target, resume)
+    from dsqlbench.results.folder import check_writable_dir
+
+    check_writable_dir(target)  # an unwritable --out fails before any run starts
     todo = [run for run in spec.runs if run.name not in outcomes]
     if outcomes:
         console.print(f"resuming: {len(outcomes)} of {len(spec.runs)} runs already done",

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from dsqlbench.errors import ResultError
 from dsqlbench.results.compare import Comparison, FailOn, compare_summaries
-from dsqlbench.results.folder import load_run, summary_bytes, write_bytes_atomically, write_run
+from dsqlbench.results.folder import (
+    check_writable_dir, load_run, summary_bytes, write_bytes_atomically, write_run,
+)
 
 BASELINE_DIR = Path("results/baselines")
 
@@ -99,6 +101,7 @@ def update(directory: Path = BASELINE_DIR, suite: tuple[SuiteEntry, ...] | None 
     entry; returns the files."""
     suite = SMOKE_SUITE if suite is None else suite
     directory = Path(directory)
+    check_writable_dir(directory)  # before the first simulation, not after it
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for entry in suite:
@@ -122,6 +125,8 @@ def check(directory: Path = BASELINE_DIR, suite: tuple[SuiteEntry, ...] | None =
     """
     suite = SMOKE_SUITE if suite is None else suite
     baselines = [_load_baseline(directory, entry) for entry in suite]
+    if runs_dir is not None:
+        check_writable_dir(runs_dir)
     results = []
     for entry, baseline in zip(suite, baselines):
         started = time.perf_counter()

@@ -48,7 +48,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dsqlbench.errors import ResultError
+from dsqlbench.errors import ResultError, UserError
 
 SCHEMA_VERSION = 1
 SUMMARY_FILE = "summary.json"
@@ -154,27 +154,134 @@ def write_run(out_dir: Path, summary: dict, tables: dict[str, pa.Table],
     atomically; returns ``out_dir``.
 
     ``out_dir`` must not exist, or be an empty folder, unless ``overwrite`` is true
-    (then an existing run folder is replaced). Raises ``ResultError`` when it refuses.
+    (then an existing run folder is replaced). Raises ``ResultError`` when it refuses,
+    ``UserError`` when the folder cannot be created there.
+    """
+    with reserve_run_dir(out_dir, overwrite) as reservation:
+        return reservation.write(summary, tables)
+
+
+class RunReservation:
+    """A run folder claimed before the work that fills it: the target was checked and
+    its hidden temporary sibling created (so an unwritable ``--out`` fails at once, not
+    after the simulation). ``write`` fills the sibling and renames it into place."""
+
+    def __init__(self, out_dir: Path, overwrite: bool, tmp_dir: Path):
+        self.out_dir = out_dir
+        self.overwrite = overwrite
+        self.tmp_dir = tmp_dir
+        self.written = False
+
+    def write(self, summary: dict, tables: dict[str, pa.Table]) -> Path:
+        assert not self.written, "a reservation is written once"
+        payload = summary_bytes(summary)  # fails on NaN before anything touches the disk
+        metadata = _parquet_metadata(summary)
+        _check_target(self.out_dir, self.overwrite)  # may have appeared meanwhile
+        _write_file(self.tmp_dir / SUMMARY_FILE, payload)
+        for name, table in sorted(tables.items()):
+            _write_table(self.tmp_dir / f"{_table_file_stem(name)}.parquet", table, metadata)
+        _fsync_dir(self.tmp_dir)
+        _move_into_place(self.tmp_dir, self.out_dir, self.overwrite)
+        self.written = True
+        _fsync_dir(self.out_dir.parent)
+        return self.out_dir
+
+
+@contextlib.contextmanager
+def reserve_run_dir(out_dir: Path, overwrite: bool = False) -> Iterator[RunReservation]:
+    """Claim ``out_dir`` for a run before doing the run's work.
+
+    Checks the target (``ResultError`` when occupied), creates missing parent folders
+    and the temporary sibling, and proves a file can be written there; a read-only file
+    system, a parent that is a file or a place like ``/proc`` is a ``UserError`` (one
+    line, exit 2) before anything else happens. When the block ends without
+    ``write`` having been called (an error, an interrupt), the sibling and any parent
+    folders created for it are removed: nothing is left behind.
     """
     out_dir = Path(out_dir)
     _check_target(out_dir, overwrite)
-    payload = summary_bytes(summary)  # fails on NaN before anything touches the disk
-    metadata = _parquet_metadata(summary)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(out_dir.parent, out_dir)
     tmp_dir = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
-    shutil.rmtree(tmp_dir, ignore_errors=True)  # a leftover of a crashed run of our pid
     try:
-        tmp_dir.mkdir()
-        _write_file(tmp_dir / SUMMARY_FILE, payload)
-        for name, table in sorted(tables.items()):
-            _write_table(tmp_dir / f"{_table_file_stem(name)}.parquet", table, metadata)
-        _fsync_dir(tmp_dir)
-        _move_into_place(tmp_dir, out_dir, overwrite)
-    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # a leftover of a crashed run of our pid
+        _make_writable_dir(tmp_dir, out_dir)
+        yield RunReservation(out_dir, overwrite, tmp_dir)
+    finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    _fsync_dir(out_dir.parent)
-    return out_dir
+        _remove_empty(created)
+
+
+def check_writable_dir(folder: Path) -> None:
+    """Prove that ``folder`` can be created (or, when it exists, written into) without
+    leaving anything behind; else one-line ``UserError`` (exit 2). For commands that
+    write a folder only after long work (a sweep, the smoke suite's ``--runs-dir``)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        probe = folder / f".tmp-probe-{os.getpid()}"
+        _make_writable_dir(probe, folder)
+        shutil.rmtree(probe, ignore_errors=True)
+        return
+    if folder.exists() or folder.is_symlink():
+        raise UserError(f"{folder}: exists and is not a folder; choose another one")
+    created = _make_parents(folder.parent, folder)
+    probe = folder.parent / f".tmp-probe-{folder.name}-{os.getpid()}"
+    try:
+        _make_writable_dir(probe, folder)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+        _remove_empty(created)
+
+
+def _make_parents(parent: Path, target: Path) -> list[Path]:
+    """Create the missing folders down to ``parent``; returns those created (outermost
+    first). A file in the way, or a folder that refuses, is a ``UserError``."""
+    missing = []
+    node = parent
+    while not node.is_dir():
+        if node.exists() or node.is_symlink():
+            raise UserError(f"{target}: cannot write there: {node} is a file, not a folder")
+        if node == node.parent:
+            break
+        missing.append(node)
+        node = node.parent
+    created: list[Path] = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if not folder.is_dir():
+                _remove_empty(created)
+                raise UserError(f"{target}: cannot write there: {folder} is a file, "
+                                "not a folder") from None
+            continue  # made meanwhile by someone else: not ours to remove
+        except OSError as error:
+            _remove_empty(created)
+            raise UserError(f"{target}: cannot write there: cannot create {folder}: "
+                            f"{error.strerror or error}") from None
+        created.append(folder)
+    return created
+
+
+def _make_writable_dir(folder: Path, target: Path) -> None:
+    """``mkdir folder`` and write (then remove) one small file in it, or ``UserError``."""
+    try:
+        folder.mkdir()
+        probe = folder / ".probe"
+        with open(probe, "wb") as handle:
+            handle.write(b"dsqlbench")
+        probe.unlink()
+    except OSError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise UserError(f"{target}: cannot write there: cannot create a folder in "
+                        f"{folder.parent}: {error.strerror or error}") from None
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (the run landed there, or someone else uses it)
 
 
 def _check_target(out_dir: Path, overwrite: bool) -> None:
@@ -237,8 +344,14 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
     as it was)."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name to write")
     try:
-        with open(tmp, "wb") as handle:
+        handle = open(tmp, "wb")
+    except OSError as error:
+        raise UserError(f"{path}: cannot write: {error.strerror or error}") from None
+    try:
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
