@@ -264,7 +264,8 @@ class AbortsAnyConcurrentWriter(Harness):
 
 
 CAUGHT_BY = {
-    ReadsLatest: ["test_g1b_intermediate_reads_are_prevented", "test_g_single_read_skew_is_prevented",
+    ReadsLatest: ["test_g1b_intermediate_reads_are_prevented",
+                  "test_g_single_read_skew_is_prevented",
                   "test_pmp_predicate_many_preceders_read_predicate_is_prevented",
                   "test_g_single_read_skew_with_a_predicate_read_is_prevented"],
     NoConflictCheck: ["test_g0_write_cycles_are_prevented", "test_p4_lost_update_is_prevented",
