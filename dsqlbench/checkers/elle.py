@@ -62,7 +62,8 @@ SHOW_VALUES_MAX = 6
 
 SI_FORBIDDEN = frozenset({
     "G0", "G1a", "G1b", "G1c", "G-single-item", "G-nonadjacent-item", "lost-update",
-    "dirty-update", "incompatible-order", "garbage-read", "duplicate-elements", "internal", "future-read"})
+    "dirty-update", "incompatible-order", "garbage-read", "duplicate-elements", "internal",
+    "future-read"})
 MODELS = {
     "snapshot-isolation": SI_FORBIDDEN,
     "strong-snapshot-isolation": SI_FORBIDDEN | {
