@@ -42,14 +42,20 @@ class BaseImage:
     ``values`` (a ``(n, width)`` uint8 array: row ``i`` is the value of ``keys[i]``),
     all at ``t_ns``. Read-only; a slice shares the arrays."""
 
-    __slots__ = ("keys", "values", "t_ns")
+    __slots__ = ("keys", "values", "t_ns", "columns")
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray, t_ns: int):
+    def __init__(self, keys: np.ndarray, values: np.ndarray, t_ns: int,
+                 columns: dict[int, np.ndarray] | None = None):
         assert keys.dtype == np.int64 and values.dtype == np.uint8 and values.ndim == 2
         assert len(keys) == len(values)
         self.keys = keys
         self.values = values
         self.t_ns = t_ns
+        # Decoded columns, when the loader knows them: {table column index: values of
+        # every row, in key order} (views into ``values`` where the codec allows), so
+        # aggregates can fold the image without decoding a row (``sql.columnar``).
+        self.columns = columns or {}
+        assert all(len(c) == len(keys) for c in self.columns.values())
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -76,7 +82,12 @@ class BaseImage:
         return position(low_key), max(position(low_key), position(high_key))
 
     def slice(self, first: int, end: int) -> "BaseImage":
-        return BaseImage(self.keys[first:end], self.values[first:end], self.t_ns)
+        return BaseImage(self.keys[first:end], self.values[first:end], self.t_ns,
+                         {c: v[first:end] for c, v in self.columns.items()})
+
+    def at(self, t_ns: int) -> "BaseImage":
+        """The same rows, loaded at ``t_ns``."""
+        return BaseImage(self.keys, self.values, t_ns, self.columns)
 
     def equals(self, other: "BaseImage") -> bool:
         return (self.t_ns == other.t_ns and np.array_equal(self.keys, other.keys)
@@ -209,6 +220,37 @@ class StorageReplica:
             return
         yield from self._merged_range(first, end, low_key, high_key, t_ns, descending)
 
+    def listed_versions_in_range(self, low_key: int, high_key: int, t_ns: int):
+        """``versions_in_range`` of the keys with version lists only (not the image's
+        other rows), in key order; with ``image_rows`` they make up the whole range."""
+        keys = self.sorted_keys
+        for i in range(bisect_left(keys, low_key), bisect_left(keys, high_key)):
+            version = self.read(keys[i], t_ns)
+            if version is not None:
+                yield keys[i], version
+
+    def image_rows(self, low_key: int, high_key: int, t_ns: int) -> tuple[BaseImage, np.ndarray]:
+        """The image rows in ``[low_key, high_key)`` that a read at ``t_ns`` sees from
+        the image itself: ``(image slice, boolean mask of the live ones)``; a row whose
+        key has a version list (it was written since) or that trimming removed is not
+        live here (``listed_versions_in_range`` has the former)."""
+        assert t_ns <= self.applied_watermark_ns, f"{self.name}: read at {t_ns} not yet safe"
+        base = self.base
+        if base is None:
+            return BaseImage(np.empty(0, np.int64), np.empty((0, 0), np.uint8), 0), np.empty(0, bool)
+        first, end = base.bounds(low_key, high_key)
+        image = base.slice(first, end)
+        live = np.full(len(image), base.t_ns <= t_ns)
+        keys = self.sorted_keys
+        shadowed = [k for k in keys[bisect_left(keys, low_key):bisect_left(keys, high_key)]
+                    if INT64_MIN <= k <= INT64_MAX]
+        shadowed += [k for k in self.base_dead if low_key <= k < high_key]
+        if shadowed and len(image):
+            probe = np.asarray(shadowed, dtype=np.int64)
+            at = np.minimum(image.keys.searchsorted(probe), len(image) - 1)
+            live[at[image.keys[at] == probe]] = False
+        return image, live
+
     def _merged_range(self, first: int, end: int, low_key: int, high_key: int, t_ns: int,
                       descending: bool):
         """``versions_in_range`` over the version lists and the base image together."""
@@ -276,16 +318,19 @@ class BulkLoad:
     keys wider than 64 bits) and one columnar image of fixed-width rows (``keys``
     int64, ``values`` an ``(n, width)`` uint8 array), with no key in both."""
 
-    __slots__ = ("pairs", "keys", "values")
+    __slots__ = ("pairs", "keys", "values", "columns")
 
     def __init__(self, pairs: list[tuple[int, bytes]], keys: np.ndarray | None = None,
-                 values: np.ndarray | None = None):
+                 values: np.ndarray | None = None, columns: dict[int, np.ndarray] | None = None):
         if keys is None:
             keys, values = np.empty(0, np.int64), np.empty((0, 0), np.uint8)
+        columns = columns or {}
         order = np.argsort(keys, kind="stable")
         if not np.all(order[1:] > order[:-1]):
             keys, values = keys[order], values[order]
+            columns = {c: v[order] for c, v in columns.items()}
         assert keys.dtype == np.int64 and len(keys) == len(values)
+        self.columns = columns  # the image's decoded columns (BaseImage.columns)
         assert len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])), "duplicate image keys"
         self.pairs = sorted(pairs, key=lambda pair: pair[0])
         self.keys = keys
@@ -336,6 +381,6 @@ class BulkLoad:
             shard_keys, shard_values, _ = per_shard[ranges.shard_of(key)]
             shard_keys.append(key)
             shard_values.append(value)
-        image = BaseImage(self.keys, self.values, 0)
+        image = BaseImage(self.keys, self.values, 0, self.columns)
         edges = [0] + [image.bounds(b, b)[0] for b in ranges.boundaries] + [len(self.keys)]
         return [(k, v, image.slice(edges[s], edges[s + 1])) for s, (k, v, _) in enumerate(per_shard)]

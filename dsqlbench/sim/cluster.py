@@ -57,7 +57,7 @@ from dsqlbench.components.qp import Limits, QueryProcessor, Transaction
 from dsqlbench.components.recovery import model_from_journals, restore_storage
 from dsqlbench.components.routing import KeyRanges
 from dsqlbench.components.snapshot import SnapshotStore
-from dsqlbench.components.storage import BaseImage, BulkLoad, StorageReplica
+from dsqlbench.components.storage import BulkLoad, StorageReplica
 from dsqlbench.sim.faults import FaultSchedule
 from dsqlbench.sim.network import Network, Place
 from dsqlbench.seeds import BufferedDraws, stream
@@ -313,7 +313,7 @@ class Cluster:
             return
         per_shard = load.per_shard(self.storage_ranges)
         for shard, (shard_keys, shard_values, image) in enumerate(per_shard):
-            image = BaseImage(image.keys, image.values, 1)
+            image = image.at(1)
             for node in self.replicas[shard]:
                 node.core.load(shard_keys, shard_values, 1)
                 node.core.load_image(image)

@@ -18,6 +18,8 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
+
 from decimal import Decimal, localcontext
 from functools import cmp_to_key
 from itertools import product
@@ -45,6 +47,7 @@ class ErrorBox:
         if function is None:
             return None
 
+        @functools.wraps(function)  # keeps what the function says of itself (``pushdown``)
         def guarded(*args):
             try:
                 return function(*args)

@@ -19,6 +19,7 @@ import numpy as np
 
 from dsqlbench.components.storage import BulkLoad
 from dsqlbench.config import shipped_dir
+from dsqlbench.sql.columnar import integer_columns
 from dsqlbench.errors import ConfigError
 from dsqlbench.workload.pgbench import PgbenchWorkload, Script, load_script, parse_script
 
@@ -103,8 +104,8 @@ def setup_bulk(engine, scale: int) -> BulkLoad:
     table_rows = rows_small(scale)
     for table, table_rows in table_rows.items():
         pairs.extend(engine.load_rows(table, table_rows, coerce_values=False))
-    keys, values = _accounts_image(engine, scale)
-    return BulkLoad(pairs, keys, values)
+    keys, values, columns = _accounts_image(engine, scale)
+    return BulkLoad(pairs, keys, values, columns)
 
 
 def rows_small(scale: int) -> dict[str, list[tuple]]:
@@ -115,8 +116,9 @@ def rows_small(scale: int) -> dict[str, list[tuple]]:
     return all_rows
 
 
-def _accounts_image(engine, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keys and encoded rows ``(aid, (aid-1)/100000+1, 0, filler)`` of pgbench_accounts.
+def _accounts_image(engine, scale: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Keys, encoded rows ``(aid, (aid-1)/100000+1, 0, filler)`` of pgbench_accounts
+    and their integer columns (aid, bid, abalance) as views into the rows' bytes.
 
     A row's bytes are a fixed template (every column but aid and bid is constant, and
     the codec gives 32-bit integers a fixed-width little-endian field), so the image is
@@ -128,8 +130,10 @@ def _accounts_image(engine, scale: int) -> tuple[np.ndarray, np.ndarray]:
     aid = np.arange(1, n + 1, dtype=np.int64)
     bid = (aid - 1) // NACCOUNTS + 1
     filler = " " * 84
-    first, other = (table.codec.encode(row) for row in ((1, 1, 0, filler), (2, 2, 0, filler)))
+    first, other, paid = (table.codec.encode(row) for row in (
+        (1, 1, 0, filler), (2, 2, 0, filler), (1, 1, 1, filler)))
     varying = [i for i in range(len(first)) if first[i] != other[i]]
+    abalance_at, = [i for i in range(len(first)) if first[i] != paid[i]]
     template = np.frombuffer(first, np.uint8)
     aid_at, bid_at = varying[0], varying[1]  # each the low byte of a 4-byte LE field
     assert len(first) == len(other) and varying == [aid_at, bid_at] and bid_at >= aid_at + 4
@@ -139,11 +143,14 @@ def _accounts_image(engine, scale: int) -> tuple[np.ndarray, np.ndarray]:
     values[:, bid_at:bid_at + 4] = bid.astype("<i4").view(np.uint8).reshape(n, 4)
     key0 = table.keyspace.key((0,))
     keys = aid + np.int64(key0)
+    columns = integer_columns(values, {0: aid_at, 1: bid_at, 2: abalance_at})
     for i in sorted({0, n - 1, *range(0, n, 99_991)}):
         a = i + 1
-        assert int(keys[i]) == table.row_key((a, (a - 1) // NACCOUNTS + 1, 0, filler))
-        assert values[i].tobytes() == table.codec.encode((a, (a - 1) // NACCOUNTS + 1, 0, filler))
-    return keys, values
+        row = (a, (a - 1) // NACCOUNTS + 1, 0, filler)
+        assert int(keys[i]) == table.row_key(row)
+        assert values[i].tobytes() == table.codec.encode(row)
+        assert tuple(int(columns[c][i]) for c in range(3)) == row[:3]
+    return keys, values, columns
 
 
 BALANCE_QUERIES = {
