@@ -24,6 +24,12 @@ Invariants:
   written (they are not JSON, and would hide a bug as a number).
 - Every Parquet file carries ``schema_version`` and ``dsqlbench_version`` in its
   key-value metadata. Readers refuse a schema version they do not know, never misread.
+- ``summary.json`` lists every other file of the folder under ``files``: its size and
+  SHA-256, taken when it was written (``{"transactions.parquet": {"bytes": 123,
+  "sha256": "..."}}``). Every reader of a run folder (``load_run``, ``read_run_table``)
+  checks them, so a truncated, corrupt or swapped table is a ``ResultError`` (exit 3)
+  and never read as data. ``files`` is a key added to schema version 1 ("names may
+  grow"): a folder written before it has no ``files`` and is still read, unverified.
 - ``config_sha256`` is ``config_sha256(config)``: SHA-256 of the canonical JSON of the
   config exactly as stored, so a reader can tell whether the config it holds is the one
   the run used.
@@ -52,6 +58,7 @@ from dsqlbench.errors import ResultError, UserError
 
 SCHEMA_VERSION = 1
 SUMMARY_FILE = "summary.json"
+FILES_KEY = "files"  # the manifest in summary.json: file name -> {"bytes", "sha256"}
 TABLE_NAMES = ("transactions", "timeseries")
 SUMMARY_KEYS = (
     "schema_version", "dsqlbench_version", "git_revision", "seed", "config",
@@ -174,12 +181,16 @@ class RunReservation:
 
     def write(self, summary: dict, tables: dict[str, pa.Table]) -> Path:
         assert not self.written, "a reservation is written once"
-        payload = summary_bytes(summary)  # fails on NaN before anything touches the disk
+        summary_bytes(summary)  # fails on NaN before anything touches the disk
         metadata = _parquet_metadata(summary)
         _check_target(self.out_dir, self.overwrite)  # may have appeared meanwhile
-        _write_file(self.tmp_dir / SUMMARY_FILE, payload)
+        manifest = {}
         for name, table in sorted(tables.items()):
-            _write_table(self.tmp_dir / f"{_table_file_stem(name)}.parquet", table, metadata)
+            path = self.tmp_dir / f"{_table_file_stem(name)}.parquet"
+            _write_table(path, table, metadata)
+            manifest[path.name] = file_entry(path)
+        # The summary last, with the manifest of what is already on disk.
+        _write_file(self.tmp_dir / SUMMARY_FILE, summary_bytes(dict(summary, files=manifest)))
         _fsync_dir(self.tmp_dir)
         _move_into_place(self.tmp_dir, self.out_dir, self.overwrite)
         self.written = True
@@ -419,7 +430,71 @@ def load_run(path: Path) -> dict:
         raise ResultError(f"{file}: missing key(s) {', '.join(missing)}")
     _check_section_types(file, summary)
     _check_config_hash(file, summary)
-    return summary
+    manifest = _manifest(file, summary)
+    if path.suffix != ".json":  # a folder: its tables must be the ones written with it
+        for name in sorted(manifest):
+            _verify_file(file.parent / name, manifest[name])
+    return summary  # a summary file given alone stands alone: its tables are not read
+
+
+def file_entry(path: Path) -> dict:
+    """``{"bytes": size, "sha256": hex}`` of a file, as ``summary.json`` lists it."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def _manifest(file: Path, summary: dict) -> dict[str, dict]:
+    """The ``files`` section checked for shape (absent in folders written before it)."""
+    manifest = summary.get(FILES_KEY, {})
+    if not isinstance(manifest, dict):
+        raise ResultError(f"{file}: {FILES_KEY} must be a JSON object, "
+                          f"got {type(manifest).__name__}")
+    for name, entry in manifest.items():
+        plain = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) and name != SUMMARY_FILE
+        good = (isinstance(entry, dict) and isinstance(entry.get("bytes"), int)
+                and not isinstance(entry.get("bytes"), bool)
+                and isinstance(entry.get("sha256"), str)
+                and re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]))
+        if not plain or not good:
+            raise ResultError(f"{file}: {FILES_KEY}.{name}: must name a file of the folder "
+                              'and hold {"bytes": integer, "sha256": 64 hex digits}')
+    return manifest
+
+
+# (path, size, mtime) of files whose hash was checked in this process: a command that
+# loads a folder and then reads its tables hashes each file once.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _verify_file(path: Path, entry: dict) -> None:
+    """``path`` has the size and SHA-256 ``summary.json`` recorded, or ``ResultError``."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ResultError(f"{path}: missing, though {SUMMARY_FILE} lists it; the run "
+                          "folder is incomplete") from None
+    except OSError as error:
+        raise ResultError(f"{path}: cannot read: {error.strerror}") from None
+    if stat.st_size != entry["bytes"]:
+        raise ResultError(f"{path}: {stat.st_size} bytes, but {SUMMARY_FILE} records "
+                          f"{entry['bytes']}; the file is truncated or was replaced")
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    try:
+        actual = file_entry(path)["sha256"]
+    except OSError as error:
+        raise ResultError(f"{path}: cannot read: {error.strerror}") from None
+    if actual != entry["sha256"]:
+        raise ResultError(f"{path}: SHA-256 {actual[:12]}... differs from the "
+                          f"{entry['sha256'][:12]}... {SUMMARY_FILE} records; the file is "
+                          "corrupt or was replaced")
+    _VERIFIED.add(key)
 
 
 # What each top-level section must be, so a reader never indexes into the wrong type.
@@ -514,7 +589,21 @@ def read_run_table(run_dir: Path, name: str) -> pa.Table:
     if run_dir.suffix == ".json":
         raise ResultError(f"{run_dir}: a summary file has no {name} table; "
                           "give the run folder")
-    return read_table(run_dir / f"{_table_file_stem(name)}.parquet")[0]
+    path = run_dir / f"{_table_file_stem(name)}.parquet"
+    verify_folder(run_dir)
+    return read_table(path)[0]
+
+
+def verify_folder(run_dir: Path) -> None:
+    """Check every file a run folder's ``summary.json`` lists (size and SHA-256), so a
+    damaged folder is refused whole, whichever of its tables a command reads; nothing
+    to check when the summary is absent or predates the manifest."""
+    file = Path(run_dir) / SUMMARY_FILE
+    if not file.is_file():
+        return
+    manifest = _manifest(file, _parse_summary(file))
+    for name in sorted(manifest):
+        _verify_file(file.parent / name, manifest[name])
 
 
 # ---------------------------------------------------------------------- naming

@@ -202,8 +202,19 @@ def test_truncated_parquet_exits_3_with_one_line(runs, capsysbinary, tmp_path):
     data = (runs["a"] / "transactions.parquet").read_bytes()
     (broken / "transactions.parquet").write_bytes(data[: len(data) // 2])
     code, out, err = run_cli(capsysbinary, "export", str(broken), "--format", "csv")
+    assert code == 3 and out == b""  # the size summary.json records catches it first
+    assert err.count("\n") == 1 and "the file is truncated or was replaced" in err
+    # A folder written before summary.json listed its files: Parquet itself refuses.
+    _without_manifest(broken / "summary.json")
+    code, out, err = run_cli(capsysbinary, "export", str(broken), "--format", "csv")
     assert code == 3 and out == b""
     assert err.count("\n") == 1 and "cannot read as Parquet (truncated or corrupt?)" in err
+
+
+def _without_manifest(file):
+    summary = json.loads(file.read_text())
+    del summary["files"]
+    file.write_text(json.dumps(summary))
 
 
 def test_future_schema_parquet_exits_3(runs, capsysbinary, tmp_path):
@@ -213,6 +224,7 @@ def test_future_schema_parquet_exits_3(runs, capsysbinary, tmp_path):
     table = pq.read_table(runs["a"] / "timeseries.parquet")
     metadata = {**table.schema.metadata, b"schema_version": b"99"}
     pq.write_table(table.replace_schema_metadata(metadata), future / "timeseries.parquet")
+    _without_manifest(future / "summary.json")  # else its recorded SHA-256 refuses first
     code, _, err = run_cli(capsysbinary, "export", str(future), "--format", "csv",
                            "--table", "timeseries")
     assert code == 3 and "schema_version 99 is newer" in err

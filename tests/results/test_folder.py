@@ -58,10 +58,20 @@ def test_write_and_load_round_trip(tmp_path):
         "summary.json", "timeseries.parquet", "transactions.parquet"]
     raw = (out / "summary.json").read_bytes()
     assert raw.endswith(b"}\n")
-    assert raw == (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
-    assert load_run(out) == summary
-    assert load_run(out / "summary.json") == summary
+    stored = dict(summary, files=manifest_of(out))
+    assert raw == (json.dumps(stored, indent=2, sort_keys=True) + "\n").encode()
+    assert load_run(out) == stored
+    assert load_run(out / "summary.json") == stored
     assert leftovers(tmp_path) == []
+
+
+def manifest_of(out: Path) -> dict:
+    """What summary.json must list: every other file's size and SHA-256."""
+    import hashlib
+
+    return {p.name: {"bytes": p.stat().st_size,
+                     "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in sorted(out.iterdir()) if p.name != "summary.json"}
 
 
 def test_parquet_round_trip_keeps_data_and_metadata(tmp_path):
@@ -114,7 +124,7 @@ def test_an_empty_folder_is_filled(tmp_path):
     summary, tables = make_run()
     (tmp_path / "run").mkdir()
     write_run(tmp_path / "run", summary, tables)
-    assert load_run(tmp_path / "run") == summary
+    assert load_run(tmp_path / "run") == dict(summary, files=manifest_of(tmp_path / "run"))
 
 
 def test_overwrite_swaps_the_whole_folder(tmp_path):
@@ -225,3 +235,57 @@ def test_failure_during_the_swap_puts_the_old_run_back(tmp_path, monkeypatch):
         write_run(out, dict(summary, seed=9), tables, overwrite=True)
     assert (out / "summary.json").read_bytes() == before
     assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- the files manifest
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "bytes, but summary.json records"),
+    ("flip", "SHA-256 .* differs from the .* summary.json records"),
+    ("delete", "missing, though summary.json lists it"),
+    ("swap", "summary.json records"),
+])
+def test_a_damaged_table_fails_load_run_with_one_line(tmp_path, damage, message):
+    """Issue 14, item 4: compare, report, export, check and baseline all load a
+    folder with load_run; a damaged table must not pass."""
+    summary, tables = make_run()
+    out = write_run(tmp_path / "run", summary, tables)
+    table = out / "transactions.parquet"
+    data = table.read_bytes()
+    if damage == "truncate":
+        table.write_bytes(data[:100])
+    elif damage == "flip":
+        table.write_bytes(data[:50] + bytes([data[50] ^ 1]) + data[51:])
+    elif damage == "delete":
+        table.unlink()
+    else:
+        table.write_bytes((out / "timeseries.parquet").read_bytes())
+    with pytest.raises(ResultError, match=message) as caught:
+        load_run(out)
+    assert str(table) in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.exit_code == 3
+    with pytest.raises(ResultError, match=message):
+        results.read_run_table(out, "transactions")
+    assert load_run(out / "summary.json")["seed"] == 7  # a summary file stands alone
+
+
+def test_a_folder_written_before_the_manifest_is_still_read(tmp_path):
+    summary, tables = make_run()
+    out = write_run(tmp_path / "run", summary, tables)
+    (out / "summary.json").write_bytes(results.summary_bytes(summary))  # no "files"
+    assert load_run(out) == summary
+    assert results.read_run_table(out, "transactions").num_rows == 5
+
+
+@pytest.mark.parametrize("files", [
+    [], {"../etc/passwd": {"bytes": 1, "sha256": "0" * 64}},
+    {"transactions.parquet": {"bytes": "1", "sha256": "0" * 64}},
+    {"transactions.parquet": {"bytes": 1, "sha256": "xyz"}},
+])
+def test_a_malformed_manifest_is_refused(tmp_path, files):
+    summary, tables = make_run()
+    out = write_run(tmp_path / "run", summary, tables)
+    (out / "summary.json").write_bytes(results.summary_bytes(dict(summary, files=files)))
+    with pytest.raises(ResultError, match="files"):
+        load_run(out)

@@ -1,0 +1,72 @@
+"""Every command that reads a run folder refuses a damaged one (issue 14, item 4):
+summary.json records each file's size and SHA-256 when the run is written, and
+compare, report, export and check verify them: one line, exit 3."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dsqlbench.cli import main
+
+SMALL = ["--set", "load.record_count=500", "--set", "clients.count=4", "--duration", "0.4",
+         "--set", "run.warmup_s=0.1", "--progress", "none", "-q"]
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "good"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "list-append", *SMALL, "--out", str(out)])
+        raise SystemExit(0)
+    assert exit_info.value.code == 0
+    return out
+
+
+def damaged(good_run, tmp_path, name, how):
+    copy = tmp_path / "damaged"
+    shutil.copytree(good_run, copy)
+    path = copy / name
+    data = path.read_bytes()
+    path.write_bytes(data[:100] if how == "truncate" else
+                     data[:200] + bytes([data[200] ^ 0x10]) + data[201:])
+    return copy
+
+
+COMMANDS = {
+    "compare": lambda good, bad, tmp: ["compare", str(good), str(bad)],
+    "report": lambda good, bad, tmp: ["report", str(bad), "-o", str(tmp / "d.html")],
+    "export csv": lambda good, bad, tmp: ["export", str(bad), "--format", "csv"],
+    "export hgrm": lambda good, bad, tmp: ["export", str(bad), "--format", "hgrm"],
+    "check": lambda good, bad, tmp: ["check", str(bad)],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("name, how", [("transactions.parquet", "truncate"),
+                                       ("timeseries.parquet", "flip"),
+                                       ("history.parquet", "flip")])
+def test_a_damaged_file_is_one_line_exit_3(good_run, tmp_path, capsys, command, name, how):
+    bad = damaged(good_run, tmp_path, name, how)
+    code, out, err = run_cli(capsys, *COMMANDS[command](good_run, bad, tmp_path))
+    assert code == 3, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dsqlbench: error: ") and "Traceback" not in err
+    assert str(bad / name) in lines[0]
+    assert ("truncated or was replaced" if how == "truncate" else "corrupt or was replaced") in lines[0]
+    assert not (tmp_path / "d.html").exists()
+
+
+def test_the_good_folder_passes_every_command(good_run, tmp_path, capsys):
+    for command in sorted(COMMANDS):
+        code, _, err = run_cli(capsys, *COMMANDS[command](good_run, good_run, tmp_path))
+        assert code == 0, (command, err)
