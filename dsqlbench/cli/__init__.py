@@ -231,8 +231,28 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _terminated(_signum, _frame) -> None:
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C: temporary folders are removed
+    # and the interrupted command says what it kept, instead of dying mid-write.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line and an exit code."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        _main(argv)
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="dsqlbench", standalone_mode=False)
     except click.exceptions.Abort:
