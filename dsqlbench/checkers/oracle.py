@@ -22,6 +22,7 @@ Reads of a transaction's own writes never reach storage and are not recorded her
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
@@ -42,8 +43,12 @@ class Oracle:
         self.durables: dict[int, list] = {}  # uid -> [t_start, t_commit, keys, acked_true_ns]
         self.acked_lost: list[int] = []  # acknowledged commits that never became durable
         self.writes: dict[int, list[tuple[int, int, int, int]]] = {}
-        self.reads_log: list[tuple[int, int, int, int, int]] = []  # (uid, t_start, key, version, began)
-        self.starts: list[tuple[int, int, int]] = []  # (began_true_ns, t_start, uid)
+        # Every storage read and every start, as columns (a run logs millions: a tuple
+        # per read would cost ~100 bytes, a row of columns ~40). Keys may be wider than
+        # 64 bits, so they are a list; the rest are int64 arrays.
+        self.reads = _Columns("uid", "t_start", "version", "began")
+        self.read_keys: list[int] = []
+        self.starts = _Columns("began", "t_start", "uid")
         self.commits: list[tuple[int, int, int]] = []  # (acked_true_ns, t_commit, uid)
         # The bulk load's baseline kept as a sorted int64 array (no Python object per
         # row): each of these keys has a version at ``base_t_ns``, acknowledged at 0.
@@ -84,10 +89,16 @@ class Oracle:
                 reads: list[tuple[int, int]], acked_true_ns: int | None = None) -> None:
         """One attempt as its client saw it: its storage reads, and when it was told
         "committed" (``acked_true_ns``; None when it was not)."""
-        self.starts.append((began_true_ns, t_start_ns, uid))
-        log = self.reads_log
-        for key, version_ts in reads:
-            log.append((uid, t_start_ns, key, version_ts, began_true_ns))
+        self.starts.append(began_true_ns, t_start_ns, uid)
+        if reads:
+            n = len(reads)
+            keys, versions = zip(*reads)
+            self.read_keys.extend(keys)
+            columns = self.reads.columns
+            columns[0].extend((uid,) * n)
+            columns[1].extend((t_start_ns,) * n)
+            columns[2].extend(versions)
+            columns[3].extend((began_true_ns,) * n)
         if acked_true_ns is not None:
             record = self.durables.get(uid)
             if record is None:  # acknowledged, but its commit was lost (a control)
@@ -126,7 +137,7 @@ class Oracle:
             "oracle": {
                 "writers_checked": sum(len(h) for h in self.writes.values())
                 + self._image_only_keys(),
-                "reads_checked": len(self.reads_log),
+                "reads_checked": len(self.read_keys),
                 "overlapping_writers": overlaps,
                 "wrong_reads": wrong,
                 "realtime_violations": late,
@@ -161,7 +172,7 @@ class Oracle:
     def _check_reads(self) -> tuple[int, list[str]]:
         commit_times = {key: [h[0] for h in history] for key, history in self.writes.items()}
         count, witnesses = 0, []
-        for uid, t_start, key, version_ts, _ in self.reads_log:
+        for (uid, t_start, version_ts, _), key in zip(self.reads.rows(), self.read_keys):
             times = commit_times.get(key)
             expected = 0
             if times is None and self._loaded(key):
@@ -183,7 +194,7 @@ class Oracle:
         acked = [c[0] for c in commits]
         highest = list(accumulate((c[1] for c in commits), max))
         count, witnesses = 0, []
-        for began, t_start, uid in self.starts:
+        for began, t_start, uid in self.starts.rows():
             i = bisect_left(acked, began)  # commits acknowledged strictly before it began
             if i and highest[i - 1] > t_start:
                 count += 1
@@ -199,7 +210,7 @@ class Oracle:
         """A read that missed a commit of its key acknowledged before its txn began."""
         by_ack: dict[int, tuple] = {}
         count, witnesses = 0, []
-        for uid, _, key, version_ts, began in self.reads_log:
+        for (uid, _, version_ts, began), key in zip(self.reads.rows(), self.read_keys):
             history = self.writes.get(key)
             if history is None or len(history) < 2:
                 continue  # only the load's version: nothing newer to miss
@@ -219,3 +230,24 @@ class Oracle:
                         f"missing version {missed[1]} of txn {missed[2]} acknowledged at true "
                         f"{missed[0]}")
         return count, witnesses
+
+
+class _Columns:
+    """Rows of int64 fields kept as one ``array('q')`` per field (8 bytes a value)."""
+
+    __slots__ = ("names", "columns")
+
+    def __init__(self, *names: str):
+        self.names = names
+        self.columns = tuple(array("q") for _ in names)
+
+    def append(self, *values: int) -> None:
+        for column, value in zip(self.columns, values):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def rows(self):
+        """The rows as tuples, in the order appended."""
+        return zip(*self.columns)
