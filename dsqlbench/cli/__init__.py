@@ -68,6 +68,9 @@ def run(workload, topology, overrides, seed, duration, transactions, out_dir, re
 
     if duration is not None and transactions is not None:
         raise UserError("--duration and --transactions are exclusive: give one")
+    if transactions is not None and transactions < 1:
+        raise UserError(f"--transactions {transactions}: must be >= 1 (for no limit, leave it "
+                        "out: the run then lasts run.duration_s)")
     cfg = config_mod.load_config(workload, topology=topology, overrides=list(overrides),
                                  seed=seed, duration_s=duration, transactions=transactions)
     _State.seed = cfg["run"]["seed"]
@@ -258,8 +261,12 @@ def _main(argv: list[str] | None) -> None:
     except click.exceptions.Abort:
         click.echo("dsqlbench: interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as error:
-        error.show()
+    except click.ClickException as error:  # a usage error: one line too, with a pointer
+        hint = ""
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            hint = f" (see '{error.ctx.command_path} --help')"
+        message = " ".join(error.format_message().split())
+        click.echo(f"dsqlbench: error: {message}{hint}", err=True)
         sys.exit(error.exit_code)
     except UserError as error:
         if _State.debug:
