@@ -27,7 +27,7 @@ from dsqlbench.components.messages import AbortReason
 from dsqlbench.components.qp import RetryPolicy, Transaction
 from dsqlbench.sim.cluster import CommitResult, Cluster, MS
 from dsqlbench.seeds import BufferedDraws, stream
-from dsqlbench.sim.sql_client import SqlAttempt, TimedSession
+from dsqlbench.sim.sql_client import SqlAttempt, TimedSession, finish_commit_statement
 from dsqlbench.sim.sql_client import outcome_result as sql_outcome_result
 from dsqlbench.sim.sql_client import serve as serve_sql
 from dsqlbench.workload.bank import decode_balance, encode_balance
@@ -152,6 +152,7 @@ class Driver:
             result = yield from _OPERATIONS[op.kind](self, qp, txn, op, times)
         back = cluster.network.client_delay_ns()
         times["client_rtt_ns"] += back
+        finish_commit_statement(self, times, back)  # a SQL program's last COMMIT
         yield env.timeout(back)
         return times.pop("txn", txn), result, times
 
@@ -284,7 +285,7 @@ class Driver:
         if not txn.abort_reason:
             self.oracle.attempt(uid, txn.t_start_ns, start_ns, txn.reads,
                                 self.env.now if read_write else None)
-        if times["commit_ns"]:
+        if times["commit_ns"] and op.kind != "sql":  # SQL programs record each COMMIT
             # What a client issuing COMMIT as its own statement would see: the commit
             # protocol plus the QP's statement work and one client round trip.
             commit_statement_ns = (times["commit_ns"] + times["client_rtt_ns"])

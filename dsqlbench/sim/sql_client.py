@@ -62,7 +62,7 @@ class SqlAttempt:
     """The runtime's state for one attempt of a SQL program."""
 
     __slots__ = ("txn", "begun", "statements", "commit_result", "rows_examined",
-                 "rows_returned", "bytes_returned")
+                 "rows_returned", "bytes_returned", "sent_ns")
 
     def __init__(self, txn):
         self.txn = txn
@@ -72,6 +72,7 @@ class SqlAttempt:
         self.rows_examined = 0
         self.rows_returned = 0
         self.bytes_returned = 0
+        self.sent_ns = 0  # when the client sent the current statement
 
 
 def serve(driver, qp: int, attempt: SqlAttempt, request, times: dict):
@@ -81,7 +82,12 @@ def serve(driver, qp: int, attempt: SqlAttempt, request, times: dict):
         attempt.statements += 1
         delay = cluster.qp_service_ns
         if attempt.statements > 1:  # the previous statement's reply, then this one
-            delay += cluster.network.client_delay_ns() + cluster.network.client_delay_ns()
+            reply_ns = cluster.network.client_delay_ns()
+            delay += reply_ns + cluster.network.client_delay_ns()
+            finish_commit_statement(driver, times, reply_ns)
+            attempt.sent_ns = env.now + reply_ns  # the client sends it on that reply
+        else:
+            attempt.sent_ns = env.now - times["client_rtt_ns"]  # the attempt's first trip
         yield env.timeout(delay)
         return None
     if isinstance(request, Begin):
@@ -127,9 +133,20 @@ def _commit(driver, qp: int, attempt: SqlAttempt, request: Commit, times: dict):
         return CommitReply(False, reason=reason)
     started = driver.env.now
     result = yield from cluster.commit(qp, txn)
-    times["commit_ns"] += driver.env.now - started
+    times["commit_ns"] += driver.env.now - started  # the attempt's commit phase: all its commits
+    times["commit_statement"] = attempt.sent_ns  # its latency is known once the reply lands
     attempt.commit_result = result
     return CommitReply(result.committed, result.t_commit_ns, result.reason)
+
+
+def finish_commit_statement(driver, times: dict, reply_ns: int) -> None:
+    """Record the latency of the COMMIT whose reply is on its way (``reply_ns`` from
+    now): each COMMIT of a program is its own statement, from the client sending it
+    to the reply arriving."""
+    sent_ns = times.pop("commit_statement", None)
+    if sent_ns is not None:
+        arrived_ns = driver.env.now + reply_ns
+        driver.recorder.statement("commit", arrived_ns - sent_ns, arrived_ns)
 
 
 def serve_offline(cluster, program):

@@ -40,3 +40,23 @@ def test_ycsb_through_sql_runs_reads_and_updates_through_the_engine():
     assert {"ycsb-read", "ycsb-update"} <= set(sim["latency_ms"])
     assert sim["checks"]["pgbench"] == {"ok": True, "rows": 2000}
     assert sim["checks"]["oracle"]["ok"]
+
+
+def _commit_statements(tmp_path, transactions: int):
+    script = tmp_path / f"txns{transactions}.pgbench"
+    script.write_text("".join(
+        f"BEGIN;\nUPDATE usertable SET field3 = 'v' WHERE ycsb_key = {k};\nEND;\n"
+        for k in range(1, transactions + 1)))
+    sim = simulate(sql_config("ycsb-sql", f'pgbench.scripts=["{script}"]', "clients.count=1",
+                              "load.record_count=100", duration_s=1.5)).simulated
+    return sim["statement_latency_ms"]["commit"], sim["transactions"]["committed"]
+
+
+def test_each_commit_of_a_script_is_its_own_statement(tmp_path):
+    """A script of two transactions records two COMMIT statements per execution, each
+    as long as a one-transaction script's COMMIT (not the sum of both)."""
+    one, one_attempts = _commit_statements(tmp_path, 1)
+    two, two_attempts = _commit_statements(tmp_path, 2)
+    assert abs(two["count"] - 2 * two_attempts) <= 2  # warm-up edges
+    assert abs(one["count"] - one_attempts) <= 2
+    assert abs(two["p50"] - one["p50"]) < 0.1 * one["p50"]
