@@ -910,7 +910,7 @@ def _check_fault_targets(cfg: dict, origin: _Origins) -> None:
     def fail(dotted: str, value: Any, problem: str, blame: tuple[str, ...]) -> None:
         _fail(origin, dotted, value, problem, blame)
 
-    check_fault_targets(cfg, fail)
+    check_fault_targets(cfg, fail, origin.of)
 
 
 # --- errors and display helpers -------------------------------------------------------

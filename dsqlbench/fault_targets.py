@@ -36,19 +36,16 @@ FRAGMENT_KINDS = ("lose_fragments", "corrupt_fragments")
 Fail = Callable[[str, Any, str, tuple], None]
 
 
-def check_fault_targets(cfg: dict, fail: Fail) -> None:
-    """Every ``[[faults]]`` target names a node or place of ``cfg["topology"]``."""
-    from dsqlbench.errors import ConfigError
+def check_fault_targets(cfg: dict, fail: Fail, source_of: Callable[[str], str]) -> None:
+    """Every ``[[faults]]`` target names a node or place of ``cfg["topology"]``.
+    ``source_of(dotted)`` names the file or override a key came from."""
     from dsqlbench.sim.faults import _check_target
 
     topo = cfg["topology"]
     for index, spec in enumerate(cfg.get("faults", [])):
         where = f"faults.{index}"
         kind, target = spec["kind"], spec["target"]
-        try:
-            _check_target(kind, target, "faults", where)  # the form first
-        except ConfigError as error:
-            fail(f"{where}.target", target, error.problem, ())
+        _check_target(kind, target, source_of(f"{where}.target"), where)  # the form first
         problem = _range_problem(kind, target, topo)
         if problem is not None:
             fail(f"{where}.target", target, f"{kind} fault: {problem}", _blame(kind, target))
