@@ -134,6 +134,23 @@ class NodeClock:
             self.invalid_readings += 1
         return reading
 
+    def max_lag_ns(self) -> int:
+        """The most a reading's ``earliest`` can lag true time, at any time: the
+        largest bound plus the largest error behind (offset, drift over one sync
+        interval, and every injected fault at once)."""
+        interval = self.sync_interval_ns
+        bound = self.error_bound_ns + round(self.drift_bound_ppm * PPM * interval)
+        faults = self.faults
+        behind = (abs(self.offset_ns) + abs(round(self.drift_ppm * PPM * interval))
+                  + abs(faults.offset_ns) + abs(faults.strobe_ns) + abs(faults.step_ns))
+        return bound + behind + 1
+
+    def floor_at(self, true_ns: int) -> int:
+        """No reading at or after true time ``true_ns`` has an ``earliest`` below this
+        (readings never go back, and none lags more than ``max_lag_ns``). Computing
+        it is not a reading: nothing about the clock changes."""
+        return max(self._last.earliest_ns, true_ns - self.max_lag_ns())
+
     def is_honest(self, true_ns: int) -> bool:
         return abs(self.offset_at(true_ns)) <= self.bound_at(true_ns)
 

@@ -83,3 +83,27 @@ def test_a_disrupted_clock_has_no_valid_bound_in_its_window():
 def test_readings_never_fall_below_the_epoch():
     clock = faulty(offset_ns=-10 * S)
     assert clock.read(S).earliest_ns >= 1
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from dsqlbench.clock import ClockFaults  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(offset_us=st.integers(-50_000, 50_000), drift_ppm=st.floats(-200, 200),
+       bound_us=st.integers(0, 100), fault_offset_us=st.integers(-30_000, 30_000),
+       strobe_us=st.integers(0, 5_000), step_us=st.integers(-10_000, 10_000),
+       times=st.lists(st.integers(0, 20 * S), min_size=1, max_size=40))
+def test_no_reading_falls_below_the_floor(offset_us, drift_ppm, bound_us, fault_offset_us,
+                                          strobe_us, step_us, times):
+    """Storage GC keeps every version at or above each QP clock's floor: no reading,
+    at that time or later, may have an ``earliest`` below it, whatever the faults."""
+    faults = ClockFaults(offset_ns=fault_offset_us * 1000, strobe_ns=strobe_us * 1000,
+                         strobe_period_ns=7 * 10**6, step_ns=step_us * 1000, step_at_ns=3 * S)
+    clock = NodeClock("n", offset_us * 1000, drift_ppm, bound_us * 1000, 50.0, S // 3,
+                      S // 5, faults)
+    times = sorted(times)
+    for at, later in zip(times, times[1:] + times[-1:]):
+        floor = clock.floor_at(at)
+        assert clock.read(later).earliest_ns >= floor

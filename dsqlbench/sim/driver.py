@@ -278,6 +278,7 @@ class Driver:
     def _record(self, client, qp, op, txn: Transaction, result: CommitResult, times: dict,
                 intended_ns: int, start_ns: int, final: bool) -> None:
         uid = txn.uid
+        self.cluster.end(txn)
         self.attempts_total += 1
         if result.reason == AbortReason.COMMIT_TIMEOUT:
             self.unknown_outcomes.append(uid)

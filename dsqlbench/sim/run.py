@@ -33,7 +33,7 @@ from dsqlbench.workload.listappend import ListAppendWorkload
 from dsqlbench.workload.ycsb import YcsbWorkload, bulk_load as ycsb_bulk_load
 
 PROGRESS_STEPS = 100
-TRIM_INTERVAL_NS = 10 * S
+TRIM_INTERVAL_NS = 1 * S  # storage GC, journal and adjudicator trimming
 
 
 @dataclass

@@ -92,6 +92,7 @@ def serve(driver, qp: int, attempt: SqlAttempt, request, times: dict):
         return None
     if isinstance(request, Begin):
         if attempt.begun:  # a later transaction of the same program
+            cluster.end(attempt.txn)
             attempt.txn = cluster.begin(qp, attempt.txn.txn_id, attempt.txn.attempt)
         attempt.begun = True
         reading_us = max(0, attempt.txn.t_start_ns) // 1000
