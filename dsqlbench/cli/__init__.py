@@ -136,6 +136,8 @@ class _Reached:
 
 def _refuse_occupied(target: Path, overwrite: bool) -> None:
     """Fail before simulating, not after, when the run folder cannot be written."""
+    if (target.exists() or target.is_symlink()) and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a folder; choose another --out")
     if target.exists() and not (target.is_dir() and (overwrite or not any(target.iterdir()))):
         raise UserError(f"{target}: already exists and is not empty; choose another --out "
                         "or pass --overwrite")

@@ -138,3 +138,11 @@ def test_check_writable_dir_leaves_nothing(tmp_path, read_only):
     assert nothing_in(tmp_path) == ["ro", "sweep"]
     with pytest.raises(UserError, match="Read-only file system"):
         check_writable_dir(read_only / "sweep")
+
+
+def test_run_with_out_an_existing_file_says_so(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, out, err = run_cli(capsys, "run", "--out", str(tmp_path / "afile"), "--progress", "none")
+    assert code == 2 and out == ""
+    assert "afile: exists and is not a folder; choose another --out" in one_line(err)
+    assert (tmp_path / "afile").read_text() == "x"
