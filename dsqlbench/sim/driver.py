@@ -66,6 +66,10 @@ class Driver:
         self.unknown_outcomes: list[int] = []  # uids whose commit reply never came
         self.next_txn_id = 1
         self.qp_count = len(cluster.qps)
+        # Each QP's (name, region, AZ) labels, made once: one string object per QP
+        # rather than per recorded attempt.
+        self._qp_labels = [(f"qp-{i}", cluster.placement.region_names[region], f"az{az}")
+                           for i, (region, az) in enumerate(cluster.qp_places)]
         self._arrival_rng = stream(seed, "driver/arrivals")
 
     def value_for(self, txn_id: int, key: int) -> bytes:
@@ -297,11 +301,10 @@ class Driver:
                 # An aborted attempt's appends never happened; its reads say nothing.
                 "ops": [m for m in txn.micro_results or [] if result.committed or m[0] == "append"],
                 "invoke_ns": start_ns, "complete_ns": self.env.now})
-        place = self.cluster.qp_places[qp]
+        qp_label, region, az = self._qp_labels[qp]
         self.recorder.attempt(
             txn_id=txn.txn_id, attempt=txn.attempt, txn_type=getattr(op, "txn_type", op.kind),
-            client=client, qp=f"qp-{qp}",
-            region=self.cluster.placement.region_names[place[0]], az=f"az{place[1]}",
+            client=client, qp=qp_label, region=region, az=az,
             intended_start_ns=intended_ns, start_ns=start_ns, end_ns=self.env.now,
             t_start_ns=txn.t_start_ns, t_commit_ns=result.t_commit_ns if read_write else -1,
             outcome="committed" if result.committed else "aborted",
