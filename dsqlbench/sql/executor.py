@@ -496,6 +496,9 @@ def check_row(table: Table, row: list) -> tuple:
     return tuple(row)
 
 
+INSERT_RANGE_CHECK_ROWS = 8  # multi-row INSERTs from here on check their keys in one scan
+
+
 def run_insert(plan: InsertPlan, access):
     """Insert every row; returns (rowcount, RETURNING rows)."""
     ctx = access.ctx
@@ -505,21 +508,41 @@ def run_insert(plan: InsertPlan, access):
     else:
         source = [tuple(fn((), ctx) if fn is not None else _default(plan, pos, ctx)
                         for pos, fn in zip(plan.columns, row)) for row in plan.rows]
-    returned = []
+    rows = []
     for values in source:
         row = [_default(plan, i, ctx) for i in range(len(table.columns))]
         for position, value in zip(plan.columns, values):
             row[position] = value
         row = check_row(table, row)
-        key = table.row_key(row, access.next_rowid() if table.hidden_pk else None)
+        rows.append((table.row_key(row, access.next_rowid() if table.hidden_pk else None), row))
+    existing_keys = None
+    if not table.hidden_pk and len(rows) >= INSERT_RANGE_CHECK_ROWS:
+        existing_keys = yield from _existing_keys(rows, access)
+    returned = []
+    for key, row in rows:
         if not table.hidden_pk:
-            existing = yield from access.read(key)
-            if existing is not None:
+            if existing_keys is not None:
+                existing = key in existing_keys
+                existing_keys.add(key)  # a later row of this statement with the same key
+            else:
+                existing = (yield from access.read(key)) is not None
+            if existing:
                 raise duplicate_key_error(table.pk_name, [table.columns[i].name for i in table.pk],
                                           table.pk_values(row))
         yield from _write_row(table, key, None, row, access)
         returned.append(tuple(fn(row, ctx) for fn in plan.returning))
-    return len(source), returned
+    return len(rows), returned
+
+
+def _existing_keys(rows: list, access):
+    """Which of a multi-row INSERT's keys exist (own writes included): one range scan
+    over the keys' span with the key set pushed down, instead of a point read per row.
+    Only the keys cross the network."""
+    keys = frozenset(key for key, _ in rows)
+    low, high = min(keys), max(keys) + 1
+    found, _ = yield from access.scan(low, high, lambda k, v: k in keys, lambda k, v: b"",
+                                      None, False)
+    return {key for key, _ in found}
 
 
 def _default(plan: InsertPlan, position: int, ctx):
