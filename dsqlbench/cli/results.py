@@ -60,6 +60,7 @@ def compare_command(base, new, fail_on, alpha, fmt, show_all, output) -> None:
     """
     from dsqlbench.results.compare import compare_paths, parse_fail_on
 
+    _refuse_writing_into_inputs(output, [base, new])
     rules = [parse_fail_on(text) for text in fail_on]
     comparison = compare_paths(base, new, rules, alpha)
     _emit_comparisons([comparison], fmt, show_all, output)
@@ -184,6 +185,7 @@ def report_command(runs, output, title) -> None:
     """
     from dsqlbench.results.report import build_dashboard
 
+    _refuse_writing_into_inputs(output, list(runs))
     path = build_dashboard(list(runs), output, title)
     click.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -211,6 +213,7 @@ def export_command(inputs, fmt, table, txn_type, output) -> None:
     """
     from dsqlbench.results import export
 
+    _refuse_writing_into_inputs(output, list(inputs))
     if fmt in export.TABLE_FORMATS:
         if len(inputs) != 1:
             raise UserError(f"--format {fmt} exports one run; got {len(inputs)} inputs")
@@ -222,6 +225,19 @@ def export_command(inputs, fmt, table, txn_type, output) -> None:
     else:
         text = export.hlog_text(intervals)
     _write_output(output, lambda out: out.write(text.encode("utf-8")))
+
+
+def _refuse_writing_into_inputs(output: Path | None, inputs: list[Path]) -> None:
+    """``-o`` must not replace an input, nor write into a run folder it reads: a
+    report written over ``summary.json`` would destroy the run it describes."""
+    if output is None:
+        return
+    target = Path(output).resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if target == source or (source.is_dir() and source in target.parents):
+            raise UserError(f"-o {output}: would write over or into the input {given}; "
+                            "choose a file outside the result folders")
 
 
 def _write_output(output: Path | None, write) -> None:

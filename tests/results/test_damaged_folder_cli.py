@@ -96,3 +96,17 @@ def test_a_sweep_resume_redoes_a_damaged_run(tmp_path, capsys):
     assert (out / "p000-r0" / "transactions.parquet").read_bytes() == good
     code, _, err = run_cli(capsys, "compare", str(out / "p000-r0"), str(out / "p001-r0"))
     assert code in (0, 1), err  # readable again
+
+
+@pytest.mark.parametrize("make_args", [
+    lambda run: ["compare", str(run), str(run), "-o", str(run / "summary.json")],
+    lambda run: ["report", str(run), "-o", str(run / "dashboard.html")],
+    lambda run: ["export", str(run), "--format", "csv", "-o", str(run / "transactions.parquet")],
+])
+def test_output_over_or_into_an_input_folder_is_refused(good_run, tmp_path, capsys, make_args):
+    run = tmp_path / "run"
+    shutil.copytree(good_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = run_cli(capsys, *make_args(run))
+    assert code == 2 and err.count("\n") == 1 and "would write over or into the input" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
