@@ -740,7 +740,9 @@ def _assign(node: Any, spec: Any, parts: list[str], value: Any, source: str, raw
 def _array_index(parts: list[str], node: list, source: str) -> int:
     part = parts[-1]
     if not part.isdigit() or int(part) >= len(node):
-        problem = f"no such array element: the index must be in 0..{len(node) - 1}"
+        problem = (f"no such array element: the index must be in 0..{len(node) - 1}" if node
+                   else "no such array element: the array is empty (set the whole array, "
+                        "e.g. faults=[{...}])")
         raise ConfigError(source, ".".join(parts), problem)
     return int(part)
 

@@ -46,9 +46,30 @@ def check_fault_targets(cfg: dict, fail: Fail, source_of: Callable[[str], str]) 
         where = f"faults.{index}"
         kind, target = spec["kind"], spec["target"]
         _check_target(kind, target, source_of(f"{where}.target"), where)  # the form first
-        problem = _range_problem(kind, target, topo)
+        problem = _range_problem(kind, target, topo) or _few_keys_problem(kind, target, cfg)
         if problem is not None:
             fail(f"{where}.target", target, f"{kind} fault: {problem}", _blame(kind, target))
+
+
+# Where the workload's count of loaded keys is known: with fewer keys than storage
+# shards the run splits the keys into fewer shards than configured.
+_LOADED_KEYS = {"ycsb": "load.record_count", "bank": "load.record_count",
+                "list-append": "list_append.keys"}
+
+
+def _few_keys_problem(kind: str, target: str, cfg: dict) -> str | None:
+    if not target.startswith("storage:"):
+        return None
+    key = _LOADED_KEYS.get(cfg["workload"]["kind"])
+    if key is None:
+        return None
+    section, name = key.split(".")
+    loaded, shards = cfg[section][name], cfg["topology"]["storage"]["shards"]
+    if loaded >= shards:
+        return None
+    return (f"topology.storage.shards = {shards} is more than the {loaded} loaded keys "
+            f"({key}), so the run builds fewer storage shards; a storage fault needs "
+            f"storage.shards <= {key}")
 
 
 def _blame(kind: str, target: str) -> tuple[str, ...]:

@@ -74,3 +74,19 @@ def test_the_cli_refuses_before_simulating_exit_2_nothing_written(tmp_path, caps
     assert err.count("\n") == 1 and "no adjudicator shard 99; valid 0..3" in err
     assert "Traceback" not in err
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_a_storage_fault_with_more_shards_than_loaded_keys_is_refused():
+    """The run splits 10 keys into fewer than 20 shards: storage:15:0 would not exist."""
+    with pytest.raises(ConfigError, match=r"topology\.storage\.shards = 20 is more than the "
+                                          r"10 loaded keys \(load\.record_count\)"):
+        load_config("ycsb-a", overrides=["load.record_count=10", "topology.storage.shards=20",
+                                         *faults("crash", "storage:15:0")])
+    load_config("ycsb-a", overrides=["load.record_count=10", "topology.storage.shards=20",
+                                     *faults("crash", "adjudicator:15"),
+                                     "topology.adjudicator.shards=20"])
+
+
+def test_an_element_of_an_empty_array_says_the_array_is_empty():
+    with pytest.raises(ConfigError, match=r"faults\.0: no such array element: the array is empty"):
+        load_config("ycsb-a", overrides=['faults.0.target="qp:1"'])
