@@ -19,6 +19,10 @@ What exists, as ``dsqlbench.sim.topology.build_placement`` lays it out:
 | ``storage:S`` (fragment faults) | S < ``storage.shards`` |
 | ``rR`` / ``rR.azA`` (link faults) | R < regions; A < ``regions.R.azs`` |
 
+With fewer loaded keys than ``storage.shards`` (a YCSB or bank ``load.record_count``,
+list-append's ``list_append.keys``) the run builds fewer storage shards, so a storage
+fault is refused there.
+
 Numbers must be written plainly (``3``, not ``03``): the simulator matches targets as
 text, so ``qp:03`` would never hit QP 3.
 """

@@ -422,6 +422,11 @@ def load_run(path: Path) -> dict:
     if not file.parent.is_dir():
         raise ResultError(f"{file.parent}: no such result folder")
     if not file.is_file():
+        if (file.parent / "sweep.json").is_file():  # dsqlbench.sweep.SWEEP_FILE
+            runs = sorted(p.name for p in file.parent.iterdir() if (p / SUMMARY_FILE).is_file())
+            example = f", e.g. {file.parent / runs[0]}" if runs else ""
+            raise ResultError(f"{file.parent}: a sweep folder, not a run; give one of its "
+                              f"run folders{example}")
         raise ResultError(f"{file}: missing; not a dsqlbench result folder")
     summary = _parse_summary(file)
     _check_schema_version(file, summary.get("schema_version"))

@@ -110,3 +110,12 @@ def test_output_over_or_into_an_input_folder_is_refused(good_run, tmp_path, caps
     code, _, err = run_cli(capsys, *make_args(run))
     assert code == 2 and err.count("\n") == 1 and "would write over or into the input" in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_sweep_folder_given_as_a_run_names_its_runs(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(SWEEP)
+    out = tmp_path / "o"
+    assert run_cli(capsys, "sweep", str(tmp_path / "s.toml"), "--out", str(out), "--jobs", "1")[0] == 0
+    code, _, err = run_cli(capsys, "compare", str(out), str(out))
+    assert code == 3 and err.count("\n") == 1
+    assert f"{out}: a sweep folder, not a run; give one of its run folders, e.g. {out / 'p000-r0'}" in err
