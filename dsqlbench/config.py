@@ -239,7 +239,7 @@ WORKLOAD_SCHEMA: dict = {
             "hotkey: every operation picks one of this many keys; <= load.record_count",
             ge=1,
         ),
-        "scan_length_max": _int(100, "longest scan, in rows", ge=1),
+        "scan_length_max": _int(1000, "longest scan, in rows (CoreWorkload's maxscanlength)", ge=1),
         "scan_length_distribution": _str(
             "uniform",
             "how scan lengths in 1..scan_length_max are drawn",

@@ -149,11 +149,6 @@ def test_ycsb_e_scans_up_to_100_rows_as_workloade_sets():
     assert e["scan_length_max"] == 100 and e["scan_length_distribution"] == "uniform"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 item 5: the default is in dsqlbench/config.py (scan_length_max "
-    "_int(100, ...) -> _int(1000, ...)), owned by another engineer; drop this mark then",
-)
 def test_default_scan_length_max_is_coreworkload_maxscanlength():
     # CoreWorkload's MAX_SCAN_LENGTH_PROPERTY_DEFAULT is "1000"; only workloade sets 100.
     assert load_config("ycsb-a")["ycsb"]["scan_length_max"] == 1000
