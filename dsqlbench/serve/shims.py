@@ -158,7 +158,7 @@ def _select(text: str, settings: Settings, catalog, backend_pid: int) -> ShimRes
         return _partitions(match.group(1), catalog)
     if _PSQL_LIST.match(text):
         return _psql_list(text, settings, catalog)
-    return None
+    return describe_table(text, catalog)
 
 
 def _function(name, argument, alias, settings: Settings, backend_pid: int) -> ShimResult | None:
@@ -208,3 +208,69 @@ def _psql_list(text: str, settings: Settings, catalog) -> ShimResult:
         rows = [row[:4] for row in rows]
     return ShimResult(f"SELECT {len(rows)}", [Field(n, T.NAME if n in ("Schema", "Name") else T.TEXT)
                                               for n in names], rows)
+
+
+# --- psql's \d TABLE: the nine catalog queries psql 15 sends, answered from the catalog --
+
+_OID_LITERAL = re.compile(r"(?:c\.oid|a\.attrelid|pol\.polrelid|stxrelid|pc\.oid|i\.inhrelid|"
+                          r"i\.inhparent)\s*=\s*'(\d+)'", re.I)
+_DESCRIBE_EMPTY = (  # (fragment, columns): psql sections DSQL has nothing for
+    ("from pg_catalog.pg_policy", 6), ("from pg_catalog.pg_statistic_ext", 9),
+    ("from pg_catalog.pg_publication", 3), ("i.inhrelid = '", 1), ("i.inhparent = '", 4),
+)
+
+
+def _table_by_oid(catalog, oid: int):
+    return next((t for t in catalog.tables.values() if t.oid == oid), None)
+
+
+def _texts(names: list, rows: list) -> ShimResult:
+    return ShimResult(f"SELECT {len(rows)}", [Field(n, T.TEXT) for n in names], rows)
+
+
+def describe_table(text: str, catalog) -> ShimResult | None:
+    """psql's ``\\d NAME`` queries, or None when ``text`` is not one of them."""
+    lower = text.lower()
+    if lower.startswith("select c.oid, n.nspname, c.relname from pg_catalog.pg_class c"):
+        pattern = re.search(r"operator\(pg_catalog\.~\) '\^\((.*?)\)\$'", text, re.I)
+        regex = re.compile("^(" + (pattern.group(1) if pattern else ".*") + ")$")
+        rows = [(str(t.oid), "public", name) for name, t in sorted(catalog.tables.items())
+                if regex.match(name)]
+        return _texts(["oid", "nspname", "relname"], rows)
+    match = _OID_LITERAL.search(text)
+    if match is None:
+        return None
+    table = _table_by_oid(catalog, int(match.group(1)))
+    for fragment, width in _DESCRIBE_EMPTY:
+        if fragment in lower:
+            return _texts([f"c{i}" for i in range(width)], [])
+    if table is None:
+        return None
+    if lower.startswith("select c.relchecks"):
+        row = ("0", "r", "t" if table.pk or table.indexes else "f", "f", "f", "f", "f", "f", "f",
+               "", "0", "", "p", "d", "heap")
+        return _texts([f"c{i}" for i in range(len(row))], [row])
+    if lower.startswith("select a.attname"):
+        rows = [(c.name, str(c.sql_type), c.default_sql, "t" if c.not_null or i in table.pk else "f",
+                 None, "", "") for i, c in enumerate(table.columns)]
+        return _texts(["attname", "format_type", "default", "attnotnull", "attcollation",
+                       "attidentity", "attgenerated"], rows)
+    if lower.startswith("select c2.relname, i.indisprimary"):
+        return _texts([f"c{i}" for i in range(12)], _index_rows(table))
+    return None
+
+
+def _index_rows(table) -> list:
+    rows = []
+    if table.pk:
+        cols = ", ".join(table.columns[i].name for i in table.pk)
+        name = table.pk_name
+        rows.append((name, "t", "t", "f", "t", f"CREATE UNIQUE INDEX {name} ON public.{table.name} "
+                     f"USING btree ({cols})", f"PRIMARY KEY ({cols})", "p", "f", "f", "f", "0"))
+    for index in table.indexes:
+        cols = ", ".join(table.columns[i].name for i in index.columns)
+        unique = "UNIQUE " if index.unique else ""
+        rows.append((index.name, "f", "t" if index.unique else "f", "f", "t",
+                     f"CREATE {unique}INDEX {index.name} ON public.{table.name} USING btree ({cols})",
+                     None, None, None, None, "f", "0"))
+    return rows
