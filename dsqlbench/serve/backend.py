@@ -13,7 +13,7 @@ Invariants:
   columns a simulated run writes), so a serve session leaves a results folder that
   ``report`` and ``compare`` read;
 - injected conflicts are drawn from the seeded stream ``serve/inject-conflicts`` and only
-  for read-write commits; an injected conflict never reaches the adjudicator, and is
+  for read-write commits of data (not DDL); an injected conflict never reaches the adjudicator, and is
   counted apart from the real ones (``counts["injected"]``);
 - a session's open transaction is rolled back through the same path when it closes.
 """
@@ -88,6 +88,7 @@ class ClusterBackend:
                        "injected": 0, "aborts": {}}
         self.limits = self.cluster.limits
         self._sessions = 0
+        self.open_sessions: dict[int, ServedSession] = {}  # number -> session, until closed
 
     def _every(self, interval_ns: int, action) -> None:
         def tick(_event):
@@ -101,7 +102,9 @@ class ClusterBackend:
         number = self._sessions
         qp = (number - 1) % len(self.cluster.qps)
         sql = self.engine.session(limits or self.limits, f"serve-{number}")
-        return ServedSession(number, qp, sql)
+        served = ServedSession(number, qp, sql)
+        self.open_sessions[number] = served
+        return served
 
     # -- one statement, as a SimPy process body ----------------------------------------
     def statement(self, served: ServedSession, sql: str, params: tuple = ()):
@@ -117,8 +120,9 @@ class ClusterBackend:
         return result, env.now - started
 
     def close(self, served: ServedSession):
-        """Generator (SimPy): roll back what the connection left open."""
+        """Generator (SimPy): roll back what the connection left open; the session ends."""
         yield from self._drive(served, served.sql.close())
+        self.open_sessions.pop(served.number, None)
 
     def _drive(self, served: ServedSession, program):
         times = {"read_ns": 0, "read_wait_ns": 0, "commit_ns": 0}
@@ -148,8 +152,8 @@ class ClusterBackend:
 
     def _inject_now(self, served: ServedSession, request: Commit) -> bool:
         """Whether this read-write commit fails with an injected OC000 (seeded)."""
-        if not (request.writes or request.lock_keys or request.schema_change):
-            return False
+        if request.schema_change or not (request.writes or request.lock_keys):
+            return False  # read-only commits never abort; DDL is not a data conflict
         forced, served.force_conflict = served.force_conflict, False
         drawn = self.inject_rate > 0 and self._inject.random() < self.inject_rate
         if forced or drawn:

@@ -30,6 +30,7 @@ from pglast.parser import ParseError, split
 
 from dsqlbench.serve import compat, copyin, describe, messages as M, shims
 from dsqlbench.serve.messages import ProtocolViolation
+from dsqlbench.serve.timing import SimulationCrashed
 from dsqlbench.sql import ir
 from dsqlbench.sql.errors import SqlError
 
@@ -134,9 +135,12 @@ class Connection:
         except (ConnectionError, asyncio.TimeoutError, RuntimeError):
             pass
         if self.served is not None:
-            if self.in_flight is not None:
-                await asyncio.shield(self.in_flight)  # the session must be idle to close
-            await self.server.driver.submit(self.server.backend.close(self.served))
+            try:
+                if self.in_flight is not None:
+                    await asyncio.shield(self.in_flight)  # the session must be idle to close
+                await self.server.driver.submit(self.server.backend.close(self.served))
+            except SimulationCrashed:
+                pass
         self.writer.close()
 
     def shutdown(self, reason=ADMIN_SHUTDOWN) -> None:
@@ -244,6 +248,9 @@ class Connection:
         self.in_flight = self.server.driver.submit(backend.statement(self.served, sql, params))
         try:
             result, _latency_ns = await self.in_flight
+        except SimulationCrashed as crash:
+            return Outcome(error=SqlError("XX000", f"internal error: the simulation crashed "
+                                                   f"(SEED={backend.seed}): {crash}"))
         finally:
             self.in_flight = None
         if result.error is not None:
@@ -355,6 +362,12 @@ class Connection:
 
     async def _load_chunked(self, statements) -> Outcome:
         session = self.server.backend.new_session()
+        try:
+            return await self._load_chunks(session, statements)
+        finally:
+            await self.server.driver.submit(self.server.backend.close(session))
+
+    async def _load_chunks(self, session, statements) -> Outcome:
         chunk_rows = self.server.backend.limits.max_modified_rows
         loaded = batch_rows = 0
         for sql, params, n in statements:

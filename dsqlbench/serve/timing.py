@@ -28,6 +28,10 @@ REAL_SLEEP_S_MAX = 0.05
 MODES = ("fast", "real")
 
 
+class SimulationCrashed(Exception):
+    """The simulation raised (a bug in the lab): statements get XX000 from now on."""
+
+
 class TimeDriver:
     def __init__(self, env: simpy.Environment, mode: str):
         if mode not in MODES:
@@ -36,6 +40,8 @@ class TimeDriver:
         self.mode = mode
         self.inflight = 0
         self.events_stepped = 0
+        self.crashed: BaseException | None = None   # a bug in the simulation: time stops
+        self._pending: set[asyncio.Future] = set()
         self._wake = asyncio.Event()
         self._stopped = False
         self._loop = asyncio.get_running_loop()
@@ -45,13 +51,19 @@ class TimeDriver:
     def submit(self, body) -> asyncio.Future:
         """Start SimPy process ``body`` now; the future gets its return value."""
         future = self._loop.create_future()
+        if self.crashed is not None:
+            future.set_exception(SimulationCrashed(self.crashed))
+            return future
         if self.mode == "real":
             self._catch_up_clock()
         process = self.env.process(body)
         self.inflight += 1
 
+        self._pending.add(future)
+
         def finished(event):
             self.inflight -= 1
+            self._pending.discard(future)
             if future.cancelled():
                 event.defused = True
             elif event.ok:
@@ -73,11 +85,21 @@ class TimeDriver:
         return self.env.now
 
     async def run(self) -> None:
-        while not self._stopped:
-            if self.mode == "fast":
-                await self._fast_round()
-            else:
-                await self._real_round()
+        try:
+            while not self._stopped:
+                if self.mode == "fast":
+                    await self._fast_round()
+                else:
+                    await self._real_round()
+        except Exception as error:  # a bug: every waiting statement fails with it, loudly
+            import traceback
+
+            traceback.print_exc()
+            self.crashed = error
+            for future in list(self._pending):
+                if not future.done():
+                    future.set_exception(SimulationCrashed(error))
+            self._pending.clear()
 
     async def _fast_round(self) -> None:
         if self.inflight == 0:
