@@ -54,6 +54,7 @@ class Server:
         self.tasks: set[asyncio.Task] = set()
         self.accepted = 0
         self.refused = 0
+        self.connection_bugs = 0  # connections that ended on an unexpected exception
         self._server: asyncio.AbstractServer | None = None
         self._driver_task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
@@ -104,6 +105,7 @@ class Server:
             import traceback
 
             traceback.print_exc()
+            self.connection_bugs += 1
             writer.close()
         finally:
             self.connections.pop(number, None)
