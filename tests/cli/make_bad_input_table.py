@@ -206,6 +206,15 @@ CASES = [
      ["run", "--transactions", "0", "--out", "out"], None),
     ("`--duration 1 --transactions 5`", ["run", "--duration", "1", "--transactions", "5"], None),
     ("an unknown command", ["frobnicate"], None),
+    ("`compare -o` over the input's summary.json", ["compare", "r", "r", "-o", "r/summary.json"],
+     _with_run("r")),
+    ("`compare` of a sweep folder (not a run)", ["compare", "sw", "sw"],
+     _files(**{"sw__sweep.json": "{}", "sw__p000-r0__summary.json": "{}"})),
+    ("`--set faults.0.target=...` with no faults", ["run", "--set", 'faults.0.target="qp:1"',
+                                                  "--out", "out"], None),
+    ("storage fault with more storage shards than keys",
+     ["run", "--set", "load.record_count=10", "--set", "topology.storage.shards=20", "--set",
+      'faults=[{kind="crash", target="storage:15:0"}]', "--out", "out"], None),
     ("`--results-root` is a file", ["run", *SMALL, "--results-root", "afile"], _files(afile="x")),
 ]
 
@@ -302,7 +311,12 @@ NOTES = """
 - `--transactions 0` ran the whole duration and exited 0; now refused (same file).
 - `--out` naming an existing file said "not empty"; now "exists and is not a folder".
 - `-o FILE` of compare, report and export into a missing or read-only folder was a
-  traceback; now one line, exit 2.
+  traceback; now one line, exit 2. Writing over an input, or into a run folder being
+  read (`compare a b -o a/summary.json` destroyed run a), is refused.
+- A storage fault with more storage shards than loaded keys was an `IndexError` (the
+  run builds fewer shards); now refused before the run.
+- `--set faults.0.target=...` without faults said "index in 0..-1"; now "the array is
+  empty". A sweep folder given as a run folder names a run inside it.
 - A pgbench runtime error (`\\set k 1 / 0`) was a `TypeError` out of simpy; now one
   line, exit 2 (the run stops, nothing is written).
 
