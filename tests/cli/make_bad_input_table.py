@@ -328,6 +328,10 @@ NOTES = """
   removes it.
 - pgbench scripts are found next to the current folder or among the shipped ones, not
   next to the workload file that names them (`dsqlbench/workload/sql.py`).
+- pgbench's predefined `:client_id` is not defined for scripts in a simulated run
+  (`workload/sql.py` passes only `:scale` and `:records`); the check says so up front.
+- `bench --json FILE` is written at the end, not atomically, and an unwritable FILE is
+  a traceback after the benchmarks (`dsqlbench/bench.py`, not in this change).
 """
 
 
