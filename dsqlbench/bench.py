@@ -27,6 +27,7 @@ against a peer's before anything is timed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import heapq
@@ -39,6 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -729,6 +731,18 @@ def host_description() -> str:
 def bench_command(quick, only, no_slow_peers, budget, json_path, e2e):
     """Measure the compiled kernels against well-known peers in one run and print a
     table of medians, throughput and ratios, then issue 3's targets."""
+    from dsqlbench.results.folder import atomic_output
+
+    # The JSON file's temporary sibling is made first: an unwritable --json fails in
+    # one line before any measuring, and the file appears whole at the end or not at all.
+    with (atomic_output(Path(json_path)) if json_path else contextlib.nullcontext()) as json_out:
+        report = _bench(quick, only, no_slow_peers, budget, e2e)
+        if json_out is not None:
+            json_out.write(json.dumps(report, indent=2).encode())
+
+
+def _bench(quick, only, no_slow_peers, budget, e2e) -> dict:
+    """Run the benchmarks, print their tables; the measurements for ``--json``."""
     from rich.console import Console
 
     console = Console(width=None if sys.stdout.isatty() else 150)
@@ -737,12 +751,9 @@ def bench_command(quick, only, no_slow_peers, budget, json_path, e2e):
 
         console.print(f"[dim]{host_description()}[/dim]")
         rows = run_e2e(console, quick)
-        if json_path:
-            with open(json_path, "w") as out:
-                json.dump({"host": host_description(), "quick": quick,
-                           "e2e": [{"key": r.key, "job": r.job, "per_wall_s": r.rate, "ratio": r.ratio,
-                                    "must_reach": r.must_reach, "met": r.met} for r in rows]}, out, indent=2)
-        return
+        return {"host": host_description(), "quick": quick,
+                "e2e": [{"key": r.key, "job": r.job, "per_wall_s": r.rate, "ratio": r.ratio,
+                         "must_reach": r.must_reach, "met": r.met} for r in rows]}
     sizes = QUICK if quick else FULL
     selected = set(only or GROUPS)
     budget_s = budget if budget is not None else sizes.budget_s
@@ -758,11 +769,8 @@ def bench_command(quick, only, no_slow_peers, budget, json_path, e2e):
             results += startup_results(sizes.rounds)
     console.print(render_table(results))
     console.print(render_targets(target_checks(results)))
-    if json_path:
-        with open(json_path, "w") as out:
-            json.dump({"host": host_description(), "quick": quick,
-                       "results": [{"group": r.group, "name": r.name, "ours": r.ours, "unit": r.unit,
-                                    "items": r.items, "times_s": r.times_s, "median_s": r.median_s,
-                                    "error": r.error} for r in results],
-                       "ratios": [{"group": g, "peer": p, "ours_x": x} for (g, p), x in ratios(results).items()]},
-                      out, indent=2)
+    return {"host": host_description(), "quick": quick,
+            "results": [{"group": r.group, "name": r.name, "ours": r.ours, "unit": r.unit,
+                         "items": r.items, "times_s": r.times_s, "median_s": r.median_s,
+                         "error": r.error} for r in results],
+            "ratios": [{"group": g, "peer": p, "ours_x": x} for (g, p), x in ratios(results).items()]}

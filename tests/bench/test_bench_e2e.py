@@ -25,3 +25,28 @@ def test_bench_bare_loop(benchmark):
 def test_bench_e2e_quick(benchmark):
     result = benchmark.pedantic(bench_e2e.measure, args=(bench_e2e.QUICK,), rounds=1, iterations=1)
     benchmark.extra_info["ratios"] = {r.key: r.ratio for r in result[1]}
+
+
+def test_json_is_written_whole_and_an_unwritable_one_fails_first(tmp_path, monkeypatch, capsys):
+    """``bench --json``: nothing is measured when the file cannot be written, and the
+    file appears whole (valid JSON, no temporary sibling left) when it can."""
+    import json
+
+    from tests.cli.test_cli import run_cli
+
+    measured = []
+
+    def run_e2e(console, quick):
+        measured.append(quick)
+        return bench_e2e.measure(bench_e2e.TINY)[1]
+    monkeypatch.setattr(bench_e2e, "run_e2e", run_e2e)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, "bench", "--e2e", "--json", str(blocker / "out.json"))
+    assert code == 2 and not measured
+    assert len(err.strip().splitlines()) == 1 and "a-file/out.json" in err, err
+    target = tmp_path / "e2e.json"
+    code, _, err = run_cli(capsys, "bench", "--e2e", "--quick", "--json", str(target))
+    assert code == 0, err
+    assert [row["key"] for row in json.loads(target.read_text())["e2e"]] == ["bare", "ycsb", "tpcb", "load"]
+    assert {p.name for p in tmp_path.iterdir()} == {"a-file", "e2e.json"}
