@@ -330,6 +330,10 @@ TOPOLOGY_SCHEMA: dict = {
         "lease_ms": _float(200, "leader lease: a new leader starts once the old lease surely expired", gt=0),
         "commit_timeout_ms": _float(100, "a QP gives up waiting for a commit reply after this (outcome unknown)", gt=0),
         "heartbeat_interval_us": _float(500, "interval of journal heartbeats from an idle adjudicator", gt=0),
+        "heartbeat_ahead_us": _float(
+            0, "a heartbeat promises no commit below its clock's earliest plus this: storage "
+               "far from the leader then serves reads without waiting, and commits pay it "
+               "in commit-wait (needs clock.commit_wait)", ge=0),
     },
     "journal": {
         "write_median_us": _float(400, "replica persist time, lognormal median", gt=0),

@@ -209,7 +209,10 @@ class AdjudicatorRuntime:
         reading = node.clock.read(at_ns)
         if at_ns - node.last_append_ns >= self.heartbeat_ns and (
                 reading.valid or not self.refuse_invalid_clock):
-            ts = node.core.heartbeat(reading.earliest_ns)
+            # Promise ahead of the clock (heartbeat_ahead_us): later commits of this shard
+            # take timestamps above it, so replicas far away already know the time up to
+            # it when readers there take their t_start; the commits wait it out instead.
+            ts = node.core.heartbeat(reading.earliest_ns + self.heartbeat_ahead_ns)
             if ts is not None:
                 self._append(node, [JournalEntry(ts, -1, (), at_ns)], at_ns, now_ns=at_ns)
 

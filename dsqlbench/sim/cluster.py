@@ -131,6 +131,7 @@ class Cluster(QueryProcessorRuntime, AdjudicatorRuntime, JournalRuntime, Crossba
         self.batch_service_ns = int(adj["batch_service_us"] * US)
         self.per_txn_service_ns = int(adj["per_txn_service_us"] * US)
         self.heartbeat_ns = max(1, int(adj["heartbeat_interval_us"] * US))
+        self.heartbeat_ahead_ns = int(adj["heartbeat_ahead_us"] * US)
         self.promise_ns = int(adj["promise_ms"] * MS)
         self.lease_ns = int(adj["lease_ms"] * MS)
         self.commit_timeout_ns = int(adj["commit_timeout_ms"] * MS)

@@ -43,10 +43,14 @@ def test_an_unlisted_pair_falls_back_to_cross_region():
 
 def test_region_rtt_changes_a_multi_region_run():
     """Defect of issue 13: every pair at 2 ms once gave byte-identical figures."""
-    base = small_config("read-mostly", topology="multi-region", duration_s=0.4)
+    # Without heartbeats promising ahead: commit-wait would then pay the promise, not
+    # the round trips (tests/sim/test_multi_region_reads.py).
+    no_ahead = "topology.adjudicator.heartbeat_ahead_us=0"
+    base = small_config("read-mostly", no_ahead, topology="multi-region", duration_s=0.4)
     names = [r["name"] for r in base["topology"]["regions"]]
-    fast = small_config("read-mostly", *[f'topology.network.region_rtt_ms."{a}/{b}"=2.0'
-                                         for i, a in enumerate(names) for b in names[i + 1:]],
+    fast = small_config("read-mostly", no_ahead,
+                        *[f'topology.network.region_rtt_ms."{a}/{b}"=2.0'
+                          for i, a in enumerate(names) for b in names[i + 1:]],
                         topology="multi-region", duration_s=0.4)
     slow_commit = simulate(base).simulated["statement_latency_ms"]["commit"]["p50"]
     fast_commit = simulate(fast).simulated["statement_latency_ms"]["commit"]["p50"]
