@@ -342,6 +342,8 @@ TOPOLOGY_SCHEMA: dict = {
     "storage": {
         "shards": _int(4, "storage shards (key ranges)", ge=1, le=1024),
         "read_service_us": _float(40, "cost of a point read", ge=0),
+        "workers": _int(8, "reads one storage replica serves at once; more wait their turn (FIFO)",
+                        ge=1, le=100000),
         "scan_row_service_us": _float(1, "cost per row of a scan", ge=0),
         "apply_service_us": _float(5, "cost of applying one post-image", ge=0),
         "trim_horizon_s": _float(
@@ -357,6 +359,7 @@ TOPOLOGY_SCHEMA: dict = {
     },
     "qp": {
         "statement_service_us": _float(80, "QP cost per SQL statement", ge=0),
+        "workers": _int(16, "statements one QP runs at once; more wait their turn (FIFO)", ge=1, le=100000),
     },
     "network": {
         "client": _link(1000, 0.2, 0.001, 10, "client to QP"),

@@ -57,7 +57,8 @@ class SimulatedSqlClient:
     def _run(self, sql: str, box: dict):
         started = self.env.now
         network = self.cluster.network
-        yield self.env.timeout(network.client_delay_ns() + self.cluster.qp_service_ns)
+        to_qp_ns = network.client_delay_ns()
+        yield self.env.timeout(to_qp_ns + self.cluster.qp_statement_ns(self.qp, self.env.now + to_qp_ns))
         times = {"read_ns": 0, "read_wait_ns": 0, "commit_ns": 0}
         program = self.session.execute(sql)
         try:

@@ -50,6 +50,8 @@ def render_summary(summary: dict, console: Console) -> None:
     console.print(_phases_table(sim))
     console.line()
     _line(console, _visibility_line(sim))
+    if sim.get("nodes"):
+        _line(console, _busiest_line(sim["nodes"]))
     clock = sim.get("clock") or {}
     if clock:
         figures = ", ".join(f"{k} {_num(v)}" for k, v in sorted(clock.items()))
@@ -193,6 +195,14 @@ def _visibility_line(sim: dict) -> str:
     return (f"commit-to-visible lag (ms): p50 {_ms(lag.get('p50'))}"
             f"  p99 {_ms(lag.get('p99'))}  max {_ms(lag.get('max'))}"
             f"  ({_int(lag.get('count'))} applies)")
+
+
+def _busiest_line(nodes: dict, shown: int = 3) -> str:
+    """The most utilised QPs and storage replicas, with their queue waits."""
+    busiest = sorted(nodes.items(), key=lambda item: (-item[1]["utilisation"], item[0]))[:shown]
+    parts = [f"{name} {100 * load['utilisation']:.1f}% (queue wait p99 "
+             f"{_ms(load['queue_wait_ms']['p99'])} ms)" for name, load in busiest]
+    return "busiest nodes: " + ", ".join(parts)
 
 
 def _host_line(host: dict) -> str:

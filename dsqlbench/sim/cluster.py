@@ -46,6 +46,7 @@ from dsqlbench.components.journal import Journal
 from dsqlbench.components.qp import Limits, QueryProcessor
 from dsqlbench.components.routing import KeyRanges
 from dsqlbench.components.storage import BulkLoad, StorageReplica
+from dsqlbench.components.workers import WorkerPool
 from dsqlbench.sim.faults import FaultSchedule
 from dsqlbench.sim.network import Network, Place
 from dsqlbench.seeds import BufferedDraws, stream
@@ -193,7 +194,8 @@ class Cluster(QueryProcessorRuntime, AdjudicatorRuntime, JournalRuntime, Crossba
         # replicas[shard] -> list of StorageNode, one per storage AZ; replica_for[(shard, place)]
         self.replicas: list[list[StorageNode]] = []
         for shard in range(self.storage_ranges.count):
-            nodes = [StorageNode(StorageReplica(shard, f"storage-{shard}@{r}/{az}"), (r, az))
+            nodes = [StorageNode(StorageReplica(shard, f"storage-{shard}@{r}/{az}"), (r, az),
+                                 topo["storage"]["workers"])
                      for r, az in self.placement.storage_azs]
             self.replicas.append(nodes)
         self._replica_index = {place: i for i, place in enumerate(self.placement.storage_azs)}
@@ -228,6 +230,8 @@ class Cluster(QueryProcessorRuntime, AdjudicatorRuntime, JournalRuntime, Crossba
         self.limits = limits
         self.qps: list[QueryProcessor] = []
         self.qp_places: list[Place] = []
+        self.qp_pools = [WorkerPool(f"qp-{i}", topo["qp"]["workers"])
+                         for i in range(len(self.placement.qps))]
         for index, place in enumerate(self.placement.qps):
             clock = self._new_clock(f"qp-{index}", "qp")
             self.qps.append(QueryProcessor(index, clock, self.t_start_policy, limits,
@@ -299,6 +303,17 @@ class Cluster(QueryProcessorRuntime, AdjudicatorRuntime, JournalRuntime, Crossba
         """Run ``callback(*args)`` after ``delay_ns`` of simulated time."""
         event = self.env.timeout(delay_ns)
         event.callbacks.append(lambda _event: callback(*args))
+
+    def qp_statement_ns(self, qp: int, at_ns: int | None = None) -> int:
+        """The QP's work on one statement arriving at ``at_ns`` (default now): its wait
+        for a free worker plus the statement service."""
+        return self.qp_pools[qp].admit(self.env.now if at_ns is None else at_ns, self.qp_service_ns)
+
+    def node_load(self, from_ns: int, end_ns: int) -> dict:
+        """Each QP's and storage replica's load over ``[from_ns, end_ns)`` (utilisation,
+        queue length and wait), by node name."""
+        pools = self.qp_pools + [node.pool for nodes in self.replicas for node in nodes]
+        return {pool.name: pool.summary(from_ns, end_ns) for pool in sorted(pools, key=lambda p: p.name)}
 
     def trim(self) -> None:
         """Drop storage versions no read can need (older than the trim horizon, or, in

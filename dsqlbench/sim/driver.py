@@ -163,7 +163,7 @@ class Driver:
     # -- operations: each a generator returning a CommitResult ------------------------------
     def _read_row(self, qp: int, txn: Transaction, key: int, times: dict):
         started = self.env.now
-        version, wait_ns = yield from self.cluster.read(qp, txn, key, self.cluster.qp_service_ns)
+        version, wait_ns = yield from self.cluster.read(qp, txn, key, self.cluster.qp_statement_ns(qp))
         times["read_ns"] += self.env.now - started
         times["read_wait_ns"] += wait_ns
         return None if version is None or version[1] is None else version  # deleted: absent
@@ -174,7 +174,7 @@ class Driver:
 
     def _op_scan(self, qp, txn, op, times):
         started = self.env.now
-        yield self.env.timeout(self.cluster.qp_service_ns)
+        yield self.env.timeout(self.cluster.qp_statement_ns(qp))
         _rows, wait_ns = yield from self.cluster.scan(qp, txn, op.key, op.scan_length)
         times["read_ns"] += self.env.now - started
         times["read_wait_ns"] += wait_ns
@@ -265,7 +265,7 @@ class Driver:
         if reason:
             return CommitResult(False, reason=reason)
         started = self.env.now
-        result = yield from cluster.commit(qp, txn, cluster.qp_service_ns)
+        result = yield from cluster.commit(qp, txn, cluster.qp_statement_ns(qp))
         times["commit_ns"] = self.env.now - started
         if result.committed and result.t_commit_ns > cluster.qps[qp].clock.read(self.env.now).latest_ns:
             # The commit happened before its ack arrived, yet its timestamp is beyond

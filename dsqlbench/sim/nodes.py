@@ -28,6 +28,7 @@ from dsqlbench.components.messages import (
 )
 from dsqlbench.components.qp import Transaction
 from dsqlbench.components.storage import StorageReplica
+from dsqlbench.components.workers import WorkerPool
 from dsqlbench.sim.network import Place
 from dsqlbench.seeds import BufferedDraws
 
@@ -81,13 +82,14 @@ class AdjudicatorNode:
 class StorageNode:
     """A storage replica with its delivery queue and the reads waiting on it."""
 
-    def __init__(self, core: StorageReplica, place: Place):
+    def __init__(self, core: StorageReplica, place: Place, workers: int = 1):
         self.core = core
         self.place = place
         self.inbound: deque[tuple[int, StorageBatch]] = deque()
         self.last_arrival_ns = 0
         self.waiters: list[tuple[int, int, simpy.Event]] = []  # (t_ns, seq, event) heap
         self.down_until_ns = 0  # crashed until then (faults)
+        self.pool = WorkerPool(core.name, workers)  # its reads queue for these
 
     def catch_up(self, now_ns: int) -> None:
         inbound = self.inbound

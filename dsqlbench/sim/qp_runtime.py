@@ -89,7 +89,8 @@ class QueryProcessorRuntime:
         wait_ns = yield from self._wait_until_safe(node, txn.t_start_ns)
         version = node.core.read(key, txn.t_start_ns)
         txn.reads.append((key, version[0] if version else 0))
-        yield self.env.timeout(self.read_service_ns + self.network.delay_ns(node.place, self.qp_places[qp]))
+        served_ns = node.pool.admit(self.env.now, self.read_service_ns)
+        yield self.env.timeout(served_ns + self.network.delay_ns(node.place, self.qp_places[qp]))
         self.recorder.statement("read", self.env.now - sent_ns - service_before_ns, self.env.now)
         self.recorder.read_wait(wait_ns, self.env.now)
         return version, wait_ns
@@ -109,7 +110,7 @@ class QueryProcessorRuntime:
             for key, version_ts, _value in found:
                 txn.reads.append((key, version_ts))
             rows.extend(found)
-            service = self.read_service_ns + self.scan_row_ns * len(found)
+            service = node.pool.admit(self.env.now, self.read_service_ns + self.scan_row_ns * len(found))
             yield self.env.timeout(service + self.network.delay_ns(node.place, self.qp_places[qp]))
             shard += 1
         self.recorder.statement("scan", self.env.now - sent_ns, self.env.now)
@@ -145,7 +146,8 @@ class QueryProcessorRuntime:
             examined += reply.rows_examined
             returned += 1 if scan.aggregate else reply.rows_returned
             size += reply.bytes_returned
-            service = self.read_service_ns + self.scan_row_ns * reply.rows_examined
+            service = node.pool.admit(self.env.now,
+                                      self.read_service_ns + self.scan_row_ns * reply.rows_examined)
             yield self.env.timeout(service + self.network.delay_ns(node.place, self.qp_places[qp]))
             if scan.limit is not None and len(rows) >= scan.limit:
                 break

@@ -84,6 +84,7 @@ def simulate(cfg: dict, progress: Callable[[int, dict], None] | None = None) -> 
         checks["faults"] = fault_report(cluster, oracle, driver, recorder)
     _record_clocks(cluster, recorder, checks["oracle"])
     simulated = recorder.summarize(duration_ns - warmup_end_ns, end_ns)
+    simulated["nodes"] = cluster.node_load(warmup_end_ns, end_ns)
     simulated["checks"] = checks
     if isinstance(workload, BankWorkload):
         simulated["checks"]["bank"] = audit(cluster.audit_replicas(), workload.expected_total())

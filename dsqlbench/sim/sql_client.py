@@ -80,14 +80,15 @@ def serve(driver, qp: int, attempt: SqlAttempt, request, times: dict):
     cluster, env = driver.cluster, driver.env
     if request is STATEMENT_START:
         attempt.statements += 1
-        delay = cluster.qp_service_ns
+        delay = 0
         if attempt.statements > 1:  # the previous statement's reply, then this one
             reply_ns = cluster.network.client_delay_ns()
-            delay += reply_ns + cluster.network.client_delay_ns()
+            delay = reply_ns + cluster.network.client_delay_ns()
             finish_commit_statement(driver, times, reply_ns)
             attempt.sent_ns = env.now + reply_ns  # the client sends it on that reply
         else:
             attempt.sent_ns = env.now - times["client_rtt_ns"]  # the attempt's first trip
+        delay += cluster.qp_statement_ns(qp, env.now + delay)  # queued where it arrives
         yield env.timeout(delay)
         return None
     if isinstance(request, Begin):
