@@ -25,6 +25,7 @@ import simpy
 
 STEP_BATCH = 2000
 REAL_SLEEP_S_MAX = 0.05
+SPIN_S_BELOW = 0.002
 MODES = ("fast", "real")
 
 
@@ -137,6 +138,11 @@ class TimeDriver:
             await asyncio.sleep(0)
             return
         delay_s = min(REAL_SLEEP_S_MAX, max(0.0, (env.peek() - self._target_ns()) / 1e9))
+        if self.inflight and delay_s < SPIN_S_BELOW:
+            # The event loop's timers are about 1 ms coarse; a statement's path is a chain
+            # of sub-millisecond hops, so while one is in flight the driver spins instead.
+            await asyncio.sleep(0)
+            return
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), delay_s)
