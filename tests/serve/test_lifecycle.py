@@ -177,3 +177,37 @@ def test_sigterm_ends_sessions_with_57P01_and_writes_results(tmp_path):
     assert simulated["serve"]["rolled_back"] == 1
     assert {p.name for p in out.iterdir()} >= {"summary.json", "transactions.parquet",
                                                "timeseries.parquet"}
+
+
+def test_real_time_follows_the_wall_clock():
+    server = ServerThread(time_mode="real").start()
+    try:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            sim0 = server.call(lambda: server.server.backend.env.now)
+            wall0 = time.perf_counter()
+            time.sleep(0.4)
+            conn.execute("SELECT 1")
+            sim_s = (server.call(lambda: server.server.backend.env.now) - sim0) / 1e9
+            wall_s = time.perf_counter() - wall0
+        assert 0.3 < sim_s <= wall_s + 0.05, (sim_s, wall_s)
+    finally:
+        server.stop()
+
+
+def test_fast_time_stands_still_between_statements(server):
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        before = server.call(lambda: server.server.backend.env.now)
+        time.sleep(0.2)
+        assert server.call(lambda: server.server.backend.env.now) == before
+
+
+def test_password_uses_scram():
+    server = ServerThread(time_mode="fast", password="s3cret").start()
+    try:
+        with psycopg.connect(server.dsn + " password=s3cret") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.dsn + " password=wrong")
+    finally:
+        server.stop()
