@@ -519,6 +519,7 @@ def run_insert(plan: InsertPlan, access):
     if not table.hidden_pk and len(rows) >= INSERT_RANGE_CHECK_ROWS:
         existing_keys = yield from _existing_keys(rows, access)
     returned = []
+    inserted = 0
     for key, row in rows:
         if not table.hidden_pk:
             if existing_keys is not None:
@@ -526,12 +527,15 @@ def run_insert(plan: InsertPlan, access):
                 existing_keys.add(key)  # a later row of this statement with the same key
             else:
                 existing = (yield from access.read(key)) is not None
+            if existing and plan.on_conflict_do_nothing:
+                continue
             if existing:
                 raise duplicate_key_error(table.pk_name, [table.columns[i].name for i in table.pk],
                                           table.pk_values(row))
         yield from _write_row(table, key, None, row, access)
+        inserted += 1
         returned.append(tuple(fn(row, ctx) for fn in plan.returning))
-    return len(rows), returned
+    return inserted, returned
 
 
 def _existing_keys(rows: list, access):

@@ -154,6 +154,8 @@ class Insert:
     rows: tuple = ()          # ((expr, ...), ...); Default() marks DEFAULT
     select: Select | None = None
     returning: tuple = ()
+    on_conflict_do_nothing: bool = False  # ON CONFLICT [(primary key)] DO NOTHING
+    conflict_target: tuple = ()           # its column names, or () for any key
     kind: str = "insert"
 
 

@@ -191,8 +191,7 @@ class _Translator:
     def _stmt_InsertStmt(self, node) -> ir.Insert:
         if node.withClause is not None:
             raise self.fail("WITH (common table expressions)")
-        if node.onConflictClause is not None:
-            raise self.fail("INSERT ... ON CONFLICT")
+        conflict = self._on_conflict(node.onConflictClause)
         if node.override != enums.OverridingKind.OVERRIDING_NOT_SET:
             raise self.fail("OVERRIDING")
         columns = None
@@ -207,9 +206,22 @@ class _Translator:
             raise self.fail("INSERT ... DEFAULT VALUES")
         if source.valuesLists:
             rows = tuple(tuple(self._value(v) for v in row) for row in source.valuesLists)
-            return ir.Insert(table, columns, rows=rows, returning=self._returning(node))
+            return ir.Insert(table, columns, rows=rows, returning=self._returning(node), **conflict)
         return ir.Insert(table, columns, select=self._stmt_SelectStmt(source),
-                         returning=self._returning(node))
+                         returning=self._returning(node), **conflict)
+
+    def _on_conflict(self, clause) -> dict:
+        """``ON CONFLICT [(columns)] DO NOTHING``; DO UPDATE is not supported yet."""
+        if clause is None:
+            return {}
+        if clause.action != enums.OnConflictAction.ONCONFLICT_NOTHING:
+            raise self.fail("INSERT ... ON CONFLICT DO UPDATE")
+        target = ()
+        if clause.infer is not None:
+            if clause.infer.whereClause is not None or clause.infer.conname:
+                raise self.fail("ON CONFLICT with a constraint name or WHERE")
+            target = tuple(elem.name for elem in clause.infer.indexElems or ())
+        return {"on_conflict_do_nothing": True, "conflict_target": target}
 
     def _value(self, node):
         if isinstance(node, ast.SetToDefault):

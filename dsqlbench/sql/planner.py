@@ -344,6 +344,7 @@ class InsertPlan:
     select: SelectPlan | None = None
     returning: list = field(default_factory=list)
     names: list = field(default_factory=list)
+    on_conflict_do_nothing: bool = False
 
 
 @dataclass
@@ -713,7 +714,11 @@ def plan_insert(catalog: CatalogSnapshot, stmt: ir.Insert) -> InsertPlan:
                      for v in values])
     defaults = [compile_expr(c.default, no_columns) if c.default is not None else None
                 for c in table.columns]
-    plan = InsertPlan(table, positions, rows, defaults)
+    plan = InsertPlan(table, positions, rows, defaults,
+                      on_conflict_do_nothing=stmt.on_conflict_do_nothing)
+    if stmt.conflict_target and [table.columns[i].name for i in table.pk] != list(stmt.conflict_target):
+        raise SqlError("42P10", "there is no unique or exclusion constraint matching the ON "
+                                "CONFLICT specification (only the primary key is supported)")
     if stmt.select is not None:
         plan.select = SelectPlanner(catalog, stmt.select).plan()
         if len(plan.select.targets) != len(positions):

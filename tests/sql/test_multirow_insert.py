@@ -45,3 +45,15 @@ def test_deleted_key_can_be_inserted_again(client):
     assert client.q(f"INSERT INTO t VALUES {_values(range(3, 4))}, {_values(range(50, 60))}").error is None
     client.ok("COMMIT")
     assert client.ok("SELECT count(*) FROM t") == [(20,)]
+
+
+def test_on_conflict_do_nothing_skips_existing_keys(client):
+    client.ok("CREATE TABLE t (id int PRIMARY KEY, v int)")
+    client.ok("INSERT INTO t VALUES (1, 1)")
+    result = client.q("INSERT INTO t VALUES (1, 9), (2, 2) ON CONFLICT DO NOTHING")
+    assert result.error is None and result.rowcount == 1
+    many = client.q(f"INSERT INTO t VALUES {_values(range(1, 20))} ON CONFLICT (id) DO NOTHING")
+    assert many.rowcount == 17
+    assert client.ok("SELECT v FROM t WHERE id = 1") == [(1,)]
+    assert client.err("INSERT INTO t VALUES (1, 1) ON CONFLICT (v) DO NOTHING").sqlstate == "42P10"
+    assert client.err("INSERT INTO t VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET v = 5").sqlstate == "0A000"

@@ -36,7 +36,7 @@ def test_syntax_errors_carry_postgres_message_and_position(sql, message, positio
     ("SELECT a FROM t WHERE a IN (SELECT b FROM u)", "subqueries"),
     ("WITH x AS (SELECT 1) SELECT * FROM x", "WITH (common table expressions)"),
     ("SELECT * FROM t LEFT JOIN u ON t.a = u.a", "outer joins"),
-    ("INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", "INSERT ... ON CONFLICT"),
+    ("INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2", "INSERT ... ON CONFLICT DO UPDATE"),
     ("CREATE TABLE t (a serial PRIMARY KEY)", "serial types (use an explicit key)"),
     ("CREATE TABLE t (a int REFERENCES u (a))", "foreign keys"),
     ("CREATE TABLE t (a int[])", "arrays"),
