@@ -70,9 +70,15 @@ class Server:
         return self._server.sockets[0].getsockname()[1]
 
     def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM stop the server (plain handlers that wake the loop, so they
+        hold whatever the event loop is doing)."""
         loop = asyncio.get_running_loop()
+
+        def stop(_signum, _frame) -> None:
+            loop.call_soon_threadsafe(self._stopping.set)
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self._stopping.set)
+            signal.signal(signum, stop)
 
     def request_stop(self) -> None:
         self._stopping.set()
