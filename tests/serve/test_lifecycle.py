@@ -180,16 +180,19 @@ def test_sigterm_ends_sessions_with_57P01_and_writes_results(tmp_path):
 
 
 def test_real_time_follows_the_wall_clock():
+    """Simulated time advances while idle, and never runs ahead of the wall clock (it
+    may lag on a busy host and catch up later)."""
+    started = time.perf_counter()
     server = ServerThread(time_mode="real").start()
     try:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             sim0 = server.call(lambda: server.server.backend.env.now)
-            wall0 = time.perf_counter()
             time.sleep(0.4)
             conn.execute("SELECT 1")
-            sim_s = (server.call(lambda: server.server.backend.env.now) - sim0) / 1e9
-            wall_s = time.perf_counter() - wall0
-        assert 0.3 < sim_s <= wall_s + 0.05, (sim_s, wall_s)
+            sim_ns = server.call(lambda: server.server.backend.env.now)
+            wall_s = time.perf_counter() - started
+        assert (sim_ns - sim0) / 1e9 > 0.3
+        assert sim_ns / 1e9 <= wall_s + 0.01, (sim_ns, wall_s)
     finally:
         server.stop()
 
