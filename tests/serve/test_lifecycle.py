@@ -161,8 +161,13 @@ def test_sigterm_ends_sessions_with_57P01_and_writes_results(tmp_path):
         conn.execute("INSERT INTO s VALUES (1)")
         conn.commit()
         conn.execute("INSERT INTO s VALUES (2)")  # left open: rolled back at shutdown
+        idle = _raw_startup(port)  # sends nothing: it must be told why it ends
         proc.send_signal(signal.SIGTERM)
-        with pytest.raises(psycopg.errors.AdminShutdown):
+        messages = _read_until(idle, b"E")
+        assert messages and b"C57P01\x00" in messages[-1][1]
+        assert b"terminating connection due to administrator command" in messages[-1][1]
+        idle.close()
+        with pytest.raises(psycopg.OperationalError):  # AdminShutdown, or the closed socket
             for _ in range(50):
                 conn.execute("SELECT 1")
                 time.sleep(0.05)
