@@ -114,7 +114,8 @@ class ClusterBackend:
         self.counts["statements"] += 1
         if CONFLICT_HINT.search(sql):
             served.force_conflict = True
-        yield env.timeout(network.client_delay_ns() + self.cluster.qp_service_ns)
+        to_qp_ns = network.client_delay_ns()  # then it queues for one of the QP's workers
+        yield env.timeout(to_qp_ns + self.cluster.qp_statement_ns(served.qp, env.now + to_qp_ns))
         result = yield from self._drive(served, served.sql.execute(sql, params))
         yield env.timeout(network.client_delay_ns())
         return result, env.now - started

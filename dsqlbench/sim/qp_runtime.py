@@ -194,7 +194,9 @@ class QueryProcessorRuntime:
         reply = self.env.event()
         sent_ns = self.env.now + service_before_ns
         origin = self.qp_places[qp]
-        if len(requests) == 1:
+        # A vote (a multi-shard commit, or any schema change, even on a one-shard
+        # cluster) goes through the final adjudicator; a plain one-shard commit does not.
+        if len(requests) == 1 and not next(iter(requests.values())).vote:
             (shard, request), = requests.items()
             node = self.adjudicators[shard]
             delay = service_before_ns + self.network.delay_ns(origin, node.place)
